@@ -1,0 +1,26 @@
+/**
+ * Per-key async mutex: serialises operations on one pod, container or image while letting
+ * operations on different keys run concurrently. Keys with no waiters are dropped.
+ */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    this.tails.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+
+  isLocked(key: string): boolean {
+    return this.tails.has(key);
+  }
+}
