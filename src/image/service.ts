@@ -1,0 +1,579 @@
+import { createReadStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Dispatcher } from 'undici';
+import type { Registry } from 'prom-client';
+import type { CorralConfig } from '../config/schema';
+import { CorralError, canceled, deadlineExceeded, invalidArgument, isCorralError, notFound, unavailable } from '../core/errors';
+import { KeyedMutex } from '../core/keyed-mutex';
+import { SingleFlight } from '../core/single-flight';
+import { nowNs } from '../core/ids';
+import { nullLogger, type Logger } from '../log/logger';
+import { ContentStore } from './content/store';
+import { ImageIndex, type ImageRecord, type LayerRecord } from './image-index';
+import {
+  isIndex,
+  isManifest,
+  layerCompression,
+  type Descriptor,
+  type ImageConfig,
+  type Index,
+  type Manifest,
+} from './media-types';
+import { PullMetrics } from './metrics';
+import { isPinned } from './pinned';
+import { formatPlatform, hostPlatform, platformScore } from './platform';
+import { candidates, isDigest, isImageId, repoName, type Reference } from './reference';
+import { credentialsKey, type Credentials } from './registry/auth';
+import { RegistryClient, type RegistrySession } from './registry/client';
+import { resolveEndpoints } from './registry/hosts';
+import { Semaphore } from './semaphore';
+import { chainIds, SnapshotStore } from './snapshots';
+import { LayerExtractor } from './unpack/extract';
+
+export interface ImageServiceOptions {
+  /** Live config (reloadable settings are read at use). */
+  config: CorralConfig;
+  log?: Logger;
+  metrics?: Registry;
+  /** Overrides the HTTP dispatcher (tests). */
+  dispatcher?: Dispatcher;
+  /** Registry client retry tuning (tests). */
+  retry?: { attempts?: number; backoffMs?: number };
+}
+
+/** An image as the service reports it. */
+export interface ImageInfo extends ImageRecord {
+  pinned: boolean;
+}
+
+export interface ImageFsUsage {
+  mountpoint: string;
+  usedBytes: bigint;
+  inodesUsed: bigint;
+  timestampNs: bigint;
+}
+
+export interface PullResult {
+  image: ImageInfo;
+  downloadedBytes: number;
+  skippedBytes: number;
+}
+
+interface PullStats {
+  downloaded: number;
+  skipped: number;
+}
+
+/** Finds the mountpoint of the filesystem holding p (longest mount prefix in /proc/self/mounts). */
+async function mountpointOf(p: string): Promise<string> {
+  const real = await fs.realpath(p).catch(() => p);
+  const text = await fs.readFile('/proc/self/mounts', 'utf8').catch(() => '');
+  let best = '/';
+  for (const line of text.split('\n')) {
+    const mp = (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (!mp) continue;
+    if ((real === mp || real.startsWith(mp.endsWith('/') ? mp : mp + '/')) && mp.length > best.length) best = mp;
+  }
+  return best;
+}
+
+function errorReason(e: unknown): string {
+  if (e instanceof CorralError) return e.message.startsWith('RegistryUnavailable') ? 'RegistryUnavailable' : e.code;
+  return 'Internal';
+}
+
+/**
+ * Pulls images from OCI registries into a content store and per-layer snapshots, and keeps the
+ * image records. Layout under <root>: content/ (blobs, ingest), snapshots/ (layer dirs by chain id),
+ * images/index.json (records and leases).
+ */
+export class ImageService {
+  readonly root: string;
+  readonly content: ContentStore;
+  readonly snapshots: SnapshotStore;
+  private readonly index: ImageIndex;
+  private readonly client: RegistryClient;
+  private readonly log: Logger;
+  private readonly metrics: PullMetrics;
+  private readonly pullFlight = new SingleFlight<ImageRecord>();
+  private readonly layerFlight = new SingleFlight<void>();
+  private readonly recordLock = new KeyedMutex();
+  private readonly hostLimits = new Map<string, Semaphore>();
+  private activePulls = 0;
+  private gcPending = false;
+  private fsMountpoint?: string;
+
+  private constructor(private readonly opts: ImageServiceOptions) {
+    this.root = opts.config.root;
+    this.log = opts.log ?? nullLogger;
+    this.content = new ContentStore(path.join(this.root, 'content'));
+    this.snapshots = new SnapshotStore(path.join(this.root, 'snapshots'));
+    this.index = new ImageIndex(path.join(this.root, 'images'));
+    this.metrics = new PullMetrics(opts.metrics);
+    const cfg = opts.config.image;
+    this.client = new RegistryClient({
+      dispatcher: opts.dispatcher,
+      log: this.log,
+      stallBytes: cfg.stall_bytes,
+      stallWindowMs: cfg.stall_window_seconds * 1000,
+      attempts: opts.retry?.attempts,
+      backoffMs: opts.retry?.backoffMs,
+    });
+  }
+
+  /** Opens the store: removes interrupted downloads and unpacks, loads the index, collects garbage. */
+  static async open(opts: ImageServiceOptions): Promise<ImageService> {
+    const s = new ImageService(opts);
+    await fs.mkdir(s.root, { recursive: true, mode: 0o700 });
+    await s.content.init();
+    await s.snapshots.init();
+    await fs.mkdir(path.join(s.root, 'images'), { recursive: true, mode: 0o700 });
+    await s.index.load();
+    await s.gc();
+    return s;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private get cfg(): CorralConfig {
+    return this.opts.config;
+  }
+
+  private info(r: ImageRecord): ImageInfo {
+    const patterns = [...this.cfg.image.pinned_images];
+    if (this.cfg.runtime.pause_image) patterns.push(this.cfg.runtime.pause_image);
+    return { ...structuredClone(r), pinned: isPinned(patterns, r.repoTags, r.repoDigests) };
+  }
+
+  // ---- local lookups ----
+
+  /** Finds a stored image by id (full, "sha256:"-prefixed, or a unique hex prefix ≥ 12), tag or digest reference. */
+  resolveLocal(ref: string): ImageRecord | undefined {
+    const all = this.index.all();
+    if (isImageId(ref)) {
+      const id = ref.startsWith('sha256:') ? ref : `sha256:${ref}`;
+      const hit = this.index.get(id);
+      if (hit) return hit;
+    }
+    const hex = ref.replace(/^sha256:/, '');
+    if (/^[a-f0-9]{12,63}$/.test(hex)) {
+      const hits = all.filter((r) => r.id.slice(7).startsWith(hex));
+      if (hits.length === 1) return hits[0];
+    }
+    let cands: Reference[];
+    try {
+      cands = candidates(ref, this.cfg.registries.unqualified_search);
+    } catch {
+      return undefined;
+    }
+    for (const c of cands) {
+      const name = repoName(c);
+      if (c.digest) {
+        const r = all.find((x) => x.repoDigests.includes(`${name}@${c.digest}`) || (x.manifestDigest === c.digest && x.repoDigests.some((d) => d.startsWith(name + '@'))));
+        if (r) return r;
+      } else if (c.tag) {
+        const r = all.find((x) => x.repoTags.includes(`${name}:${c.tag}`));
+        if (r) return r;
+      }
+    }
+    return undefined;
+  }
+
+  status(ref: string): ImageInfo | undefined {
+    const r = this.resolveLocal(ref);
+    return r ? this.info(r) : undefined;
+  }
+
+  /** All images, or those matching filter (a reference or id, as resolveLocal understands). */
+  list(filter?: string): ImageInfo[] {
+    if (filter) {
+      const r = this.resolveLocal(filter);
+      return r ? [this.info(r)] : [];
+    }
+    return this.index.all().map((r) => this.info(r));
+  }
+
+  /** The image's config JSON as stored. */
+  async imageConfig(imageId: string): Promise<ImageConfig> {
+    const r = this.index.get(imageId);
+    if (!r) throw notFound(`image ${imageId} not found`);
+    return JSON.parse((await this.content.read(r.id)).toString('utf8')) as ImageConfig;
+  }
+
+  async manifestJson(imageId: string): Promise<unknown> {
+    const r = this.index.get(imageId);
+    if (!r) throw notFound(`image ${imageId} not found`);
+    return JSON.parse((await this.content.read(r.manifestDigest)).toString('utf8'));
+  }
+
+  /** overlayfs lowerdirs for the image, top layer first. */
+  layerDirs(imageId: string): string[] {
+    const r = this.index.get(imageId);
+    if (!r) throw notFound(`image ${imageId} not found`);
+    return r.layers.map((l) => this.snapshots.fsDir(l.chainId)).reverse();
+  }
+
+  // ---- leases ----
+
+  /** Keeps the image's layers while `holder` (e.g. a container id) uses them, even if the image is removed. */
+  async acquire(imageId: string, holder: string): Promise<string[]> {
+    return this.recordLock.run('index', async () => {
+      const r = this.index.get(imageId);
+      if (!r) throw notFound(`image ${imageId} not found`);
+      await this.index.update((_imgs, leases) => {
+        leases.set(holder, { imageId, chainIds: r.layers.map((l) => l.chainId) });
+      });
+      return this.layerDirs(imageId);
+    });
+  }
+
+  /** Drops holder's lease (idempotent) and collects layers no longer used. */
+  async release(holder: string): Promise<void> {
+    await this.recordLock.run('index', async () => {
+      if (!this.index.allLeases().has(holder)) return;
+      await this.index.update((_imgs, leases) => void leases.delete(holder));
+    });
+    await this.gc();
+  }
+
+  holders(imageId: string): string[] {
+    return [...this.index.allLeases()].filter(([, l]) => l.imageId === imageId).map(([h]) => h);
+  }
+
+  // ---- remove + gc ----
+
+  /**
+   * Removes by id, tag or digest. A tag of an image with other tags only untags it. An image in use
+   * by a container disappears from listings but its layers stay until the lease is released.
+   */
+  async remove(ref: string): Promise<void> {
+    const r = this.resolveLocal(ref);
+    if (!r) return;
+    await this.recordLock.run('index', async () => {
+      const cur = this.index.get(r.id);
+      if (!cur) return;
+      let untagOnly = false;
+      let tag: string | undefined;
+      if (!isImageId(ref) && !/^(sha256:)?[a-f0-9]{12,63}$/.test(ref)) {
+        const c = candidates(ref, this.cfg.registries.unqualified_search).find((x) => x.tag && !x.digest && cur.repoTags.includes(`${repoName(x)}:${x.tag}`));
+        if (c) {
+          tag = `${repoName(c)}:${c.tag}`;
+          untagOnly = cur.repoTags.length > 1;
+        }
+      }
+      await this.index.update((imgs) => {
+        if (untagOnly) imgs.get(cur.id)!.repoTags = cur.repoTags.filter((t) => t !== tag);
+        else imgs.delete(cur.id);
+      });
+      this.log.info(untagOnly ? 'image untagged' : 'image removed', { image: cur.id, tag });
+    });
+    await this.gc();
+  }
+
+  /** Deletes blobs and layer dirs no image or lease references. Deferred while pulls run. */
+  async gc(): Promise<void> {
+    if (this.activePulls > 0) {
+      this.gcPending = true;
+      return;
+    }
+    this.gcPending = false;
+    const blobs = new Set<string>();
+    const chains = new Set<string>();
+    for (const r of this.index.all()) {
+      blobs.add(r.id);
+      blobs.add(r.manifestDigest);
+      if (r.indexDigest) blobs.add(r.indexDigest);
+      for (const l of r.layers) {
+        blobs.add(l.digest);
+        chains.add(l.chainId);
+      }
+    }
+    for (const l of this.index.allLeases().values()) for (const c of l.chainIds) chains.add(c);
+    for (const b of await this.content.list()) {
+      if (this.activePulls > 0) return void (this.gcPending = true);
+      if (!blobs.has(b.digest)) await this.content.delete(b.digest);
+    }
+    for (const c of await this.snapshots.list()) {
+      if (this.activePulls > 0) return void (this.gcPending = true);
+      if (!chains.has(c)) await this.snapshots.remove(c);
+    }
+  }
+
+  // ---- fs info ----
+
+  async fsInfo(): Promise<ImageFsUsage> {
+    this.fsMountpoint ??= await mountpointOf(this.root);
+    let bytes = 0;
+    let inodes = 0;
+    for (const b of await this.content.list()) {
+      bytes += Math.ceil(b.size / 4096) * 4096;
+      inodes++;
+    }
+    for (const c of await this.snapshots.list()) {
+      const u = await this.snapshots.usage(c).catch(() => ({ bytes: 0, inodes: 0 }));
+      bytes += u.bytes;
+      inodes += u.inodes;
+    }
+    return { mountpoint: this.fsMountpoint, usedBytes: BigInt(bytes), inodesUsed: BigInt(inodes), timestampNs: nowNs() };
+  }
+
+  // ---- pull ----
+
+  /**
+   * Pulls an image and returns its record. Concurrent pulls of the same reference share one
+   * transfer; a caller that gives up (signal) leaves the transfer running for the next retry.
+   */
+  async pull(ref: string, creds?: Credentials, signal?: AbortSignal): Promise<PullResult> {
+    const cands = candidates(ref, this.cfg.registries.unqualified_search);
+    const key = `${cands.map((c) => `${repoName(c)}:${c.tag ?? ''}@${c.digest ?? ''}`).join(',')}|${credentialsKey(creds)}`;
+    const stats: PullStats = { downloaded: 0, skipped: 0 };
+    const started = Date.now();
+    const shared = this.pullFlight.do(key, () => this.pullCandidates(cands, creds, stats));
+    try {
+      const rec = await raceSignal(shared, signal);
+      this.metrics.pulls.inc({ outcome: 'success', reason: '' });
+      this.metrics.duration.observe({ outcome: 'success' }, (Date.now() - started) / 1000);
+      return { image: this.info(rec), downloadedBytes: stats.downloaded, skippedBytes: stats.skipped };
+    } catch (e) {
+      this.metrics.pulls.inc({ outcome: 'failure', reason: errorReason(e) });
+      this.metrics.duration.observe({ outcome: 'failure' }, (Date.now() - started) / 1000);
+      throw e;
+    }
+  }
+
+  private async pullCandidates(cands: Reference[], creds: Credentials | undefined, stats: PullStats): Promise<ImageRecord> {
+    const timeout = this.cfg.image.pull_timeout_seconds;
+    const signal = timeout > 0 ? AbortSignal.timeout(timeout * 1000) : new AbortController().signal;
+    this.activePulls++;
+    try {
+      let last: unknown;
+      for (const c of cands) {
+        try {
+          return await this.pullOne(c, creds, signal, stats);
+        } catch (e) {
+          last = e;
+          if (!isCorralError(e, 'NotFound')) break;
+        }
+      }
+      if (signal.aborted && !isCorralError(last)) throw deadlineExceeded(`pull timed out after ${timeout} s`);
+      throw last;
+    } catch (e) {
+      if (signal.aborted && (isCorralError(e, 'Canceled') || !isCorralError(e))) throw deadlineExceeded(`pull of ${cands.map(repoName).join(', ')} exceeded image.pull_timeout_seconds (${timeout} s)`);
+      throw e;
+    } finally {
+      this.activePulls--;
+      if (this.activePulls === 0 && this.gcPending) void this.gc().catch((e) => this.log.warn('image gc failed', { error: (e as Error).message }));
+    }
+  }
+
+  private limiter(host: string): Semaphore {
+    let s = this.hostLimits.get(host);
+    if (!s) {
+      s = new Semaphore(() => this.cfg.image.max_concurrent_downloads);
+      this.hostLimits.set(host, s);
+    }
+    return s;
+  }
+
+  /** Resolves the manifest through the endpoints (mirrors first), returning the session that answered. */
+  private async resolve(ref: Reference, creds: Credentials | undefined, signal: AbortSignal) {
+    const endpoints = resolveEndpoints(ref, this.cfg.registries);
+    let last: unknown;
+    for (const ep of endpoints) {
+      const session = this.client.session(ep, creds);
+      try {
+        const top = await session.getManifest(ref.digest ?? ref.tag ?? 'latest', signal);
+        return { session, top };
+      } catch (e) {
+        last = e;
+        if (signal.aborted) throw e;
+        if (ep.mirror) {
+          this.log.info('mirror failed, trying next endpoint', { mirror: ep.host, error: (e as Error).message });
+          continue;
+        }
+        throw e;
+      }
+    }
+    if (last instanceof CorralError && last.code === 'NotFound') throw last;
+    throw unavailable(`RegistryUnavailable: no mirror of ${repoName(ref)} answered (mirror_only): ${(last as Error | undefined)?.message ?? 'no locations'}`);
+  }
+
+  private async pullOne(ref: Reference, creds: Credentials | undefined, signal: AbortSignal, stats: PullStats): Promise<ImageRecord> {
+    const name = repoName(ref);
+    const { session, top } = await this.resolve(ref, creds, signal);
+    let manifestBlob = top;
+    let indexDigest: string | undefined;
+    const platform = hostPlatform();
+    if (isIndex(top.mediaType)) {
+      indexDigest = top.digest;
+      const idx = JSON.parse(top.data.toString('utf8')) as Index;
+      if (!Array.isArray(idx.manifests)) throw unavailable(`RegistryUnavailable: index ${top.digest} of ${name} has no manifests`);
+      const ranked = idx.manifests
+        .map((d) => ({ d, score: platformScore(platform, d.platform) }))
+        .filter((x) => x.score >= 0 && isManifest(x.d.mediaType))
+        .sort((a, b) => b.score - a.score);
+      if (ranked.length === 0) {
+        const have = idx.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+        throw notFound(`image ${name}: no manifest for platform ${formatPlatform(platform)} (index has: ${have || 'none'})`);
+      }
+      manifestBlob = await session.getManifest(ranked[0].d.digest, signal);
+      if (!isManifest(manifestBlob.mediaType)) throw invalidArgument(`image ${name}: index entry ${ranked[0].d.digest} is not an image manifest`);
+    }
+    const manifest = JSON.parse(manifestBlob.data.toString('utf8')) as Manifest;
+    if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw invalidArgument(`image ${name}: manifest ${manifestBlob.digest} lacks config or layers`);
+    for (const l of manifest.layers) {
+      if (!layerCompression(l.mediaType)) throw invalidArgument(`image ${name}: unsupported layer media type "${l.mediaType}"`);
+      if (!isDigest(l.digest) || !Number.isSafeInteger(l.size) || l.size < 0) throw invalidArgument(`image ${name}: bad layer descriptor ${JSON.stringify(l).slice(0, 200)}`);
+    }
+
+    // Config.
+    let configData: Buffer;
+    if (await this.content.has(manifest.config.digest, manifest.config.size)) {
+      configData = await this.content.read(manifest.config.digest);
+      stats.skipped += manifest.config.size;
+    } else {
+      configData = await session.getBlobBuffer(manifest.config, signal);
+      stats.downloaded += configData.length;
+      await this.content.put(manifest.config.digest, configData);
+    }
+    let config: ImageConfig;
+    try {
+      config = JSON.parse(configData.toString('utf8')) as ImageConfig;
+    } catch {
+      throw invalidArgument(`image ${name}: config ${manifest.config.digest} is not JSON`);
+    }
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== manifest.layers.length) {
+      throw invalidArgument(`image ${name}: config lists ${diffIds.length} diff ids for ${manifest.layers.length} layers`);
+    }
+    const chains = chainIds(diffIds);
+
+    // Layers, in parallel (bounded per registry host), each unpacked while it streams in.
+    const limiter = this.limiter(session.host);
+    const layers: LayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] }));
+    const results = await Promise.allSettled(layers.map((l) => this.ensureLayer(session, l, limiter, signal, stats)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    await this.content.put(manifestBlob.digest, manifestBlob.data);
+    if (indexDigest) await this.content.put(indexDigest, top.data);
+
+    // Record: tags move to this image; digests accumulate.
+    const id = manifest.config.digest;
+    const topDigest = indexDigest ?? manifestBlob.digest;
+    return this.recordLock.run('index', async () => {
+      await this.index.update((imgs) => {
+        const tag = ref.tag ? `${name}:${ref.tag}` : undefined;
+        if (tag) for (const other of imgs.values()) if (other.id !== id) other.repoTags = other.repoTags.filter((t) => t !== tag);
+        const prev = imgs.get(id);
+        const digestRef = `${name}@${topDigest}`;
+        const rec: ImageRecord = {
+          id,
+          repoTags: [...new Set([...(prev?.repoTags ?? []), ...(tag ? [tag] : [])])],
+          repoDigests: [...new Set([...(prev?.repoDigests ?? []), digestRef])],
+          size: manifestBlob.data.length + manifest.config.size + manifest.layers.reduce((a, l) => a + l.size, 0),
+          manifestDigest: manifestBlob.digest,
+          manifestMediaType: manifestBlob.mediaType,
+          indexDigest,
+          layers,
+          user: config.config?.User ?? '',
+          platform: formatPlatform({ os: config.os ?? 'linux', architecture: config.architecture ?? platform.architecture, variant: config.variant }),
+          pulledAt: prev?.pulledAt ?? new Date().toISOString(),
+        };
+        imgs.set(id, rec);
+      });
+      this.log.info('image pulled', { image: name, id, downloaded: stats.downloaded, skipped: stats.skipped });
+      return this.index.get(id)!;
+    });
+  }
+
+  /** Makes sure the layer's blob is stored and its snapshot committed; once per chain id at a time. */
+  private ensureLayer(session: RegistrySession, l: LayerRecord, limiter: Semaphore, signal: AbortSignal, stats: PullStats): Promise<void> {
+    return this.layerFlight.do(l.chainId, async () => {
+      const haveBlob = await this.content.has(l.digest, l.size);
+      const haveSnap = await this.snapshots.has(l.chainId);
+      if (haveBlob && haveSnap) {
+        stats.skipped += l.size;
+        this.metrics.skippedBytes.inc(l.size);
+        return;
+      }
+      if (haveBlob) {
+        stats.skipped += l.size;
+        this.metrics.skippedBytes.inc(l.size);
+        await this.unpackFromStore(l);
+        return;
+      }
+      await limiter.run(() => this.download(session, l, !haveSnap, signal, stats));
+    });
+  }
+
+  private async unpackFromStore(l: LayerRecord): Promise<void> {
+    const snap = await this.snapshots.prepare();
+    const ex = new LayerExtractor(snap.fs, layerCompression(l.mediaType)!, { log: this.log, what: `layer ${l.digest}` });
+    try {
+      for await (const chunk of createReadStream(this.content.path(l.digest), { highWaterMark: 1024 * 1024 })) await ex.write(chunk as Buffer);
+      const res = await ex.finish();
+      if (res.diffId !== l.diffId) throw invalidArgument(`layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
+      await this.snapshots.commit(snap, l.chainId);
+    } catch (e) {
+      ex.abort();
+      await this.snapshots.discard(snap);
+      throw e;
+    }
+  }
+
+  /** Streams a layer from the registry into the content store and, when needed, the unpacker at once. */
+  private async download(session: RegistrySession, l: LayerRecord, unpack: boolean, signal: AbortSignal, stats: PullStats): Promise<void> {
+    // fetchBlob verifies size and digest of exactly the bytes written here before we commit.
+    const ingest = await this.content.ingest(l.digest, l.size, false);
+    const snap = unpack ? await this.snapshots.prepare() : undefined;
+    const ex = snap ? new LayerExtractor(snap.fs, layerCompression(l.mediaType)!, { log: this.log, what: `layer ${l.digest}` }) : undefined;
+    try {
+      const desc: Descriptor = { mediaType: l.mediaType, digest: l.digest, size: l.size };
+      await session.fetchBlob(
+        desc,
+        async (chunk) => {
+          stats.downloaded += chunk.length;
+          this.metrics.bytes.inc(chunk.length);
+          if (ex) await Promise.all([ingest.write(chunk), ex.write(chunk)]);
+          else await ingest.write(chunk);
+        },
+        signal,
+      );
+      if (ex && snap) {
+        const res = await ex.finish();
+        if (res.diffId !== l.diffId) throw unavailable(`RegistryUnavailable: layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
+      }
+      await ingest.commit();
+      if (snap) await this.snapshots.commit(snap, l.chainId);
+    } catch (e) {
+      ex?.abort();
+      await ingest.abort();
+      if (snap) await this.snapshots.discard(snap);
+      throw e;
+    }
+  }
+}
+
+/** Waits for p, or rejects when signal aborts first (p keeps running for others). */
+function raceSignal<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(canceled('pull cancelled by the caller'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(canceled('pull cancelled by the caller; it continues in the background'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
