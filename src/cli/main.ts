@@ -112,9 +112,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'run': {
       const logSettings: LogSettings = { level: config.log.level, format: config.log.format };
       const log = createLogger(logSettings);
-      if (loaded.sources.length > 0) log.info('configuration loaded', { files: loaded.sources });
       try {
-        return await runDaemon({ config, loadOptions, log, logSettings });
+        return await runDaemon({ config, configFiles: loaded.sources, loadOptions, log, logSettings });
       } catch (e) {
         if (e instanceof ConfigError || e instanceof CorralError) {
           process.stderr.write(`corral: ${e.message}\n`);

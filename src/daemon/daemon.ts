@@ -18,6 +18,8 @@ import { prepareSocketPath, secureSocket } from './socket';
 
 export interface DaemonInput {
   config: CorralConfig;
+  /** Config files that were read, in the order applied. */
+  configFiles: string[];
   /** How the config was loaded, so SIGHUP can load it again the same way. */
   loadOptions: LoadOptions;
   log: Logger;
@@ -33,6 +35,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   const { config, log } = input;
   preflight(config);
   const lock = await RootLock.acquire(config.root);
+  if (input.configFiles.length > 0) log.info('configuration loaded', { files: input.configFiles });
   const areas: Area[] = [];
   let metricsServer: Server | undefined;
   let server: CriServer | undefined;
