@@ -163,3 +163,35 @@ test('wipe refuses while the daemon runs and removes everything after', async ()
     await d.cleanup();
   }
 });
+
+test('systemd readiness: READY=1 once serving, STOPPING=1 on SIGTERM', { skip: !existsSync('/usr/bin/python3') || !existsSync('/usr/bin/systemd-notify') ? 'needs python3 and systemd-notify' : false }, async () => {
+  const dir = mkdtempSync('/tmp/corral-notify-');
+  const sock = path.join(dir, 'notify.sock');
+  const { spawn } = await import('node:child_process');
+  // A datagram listener (Node has no unix datagram sockets) that prints each message on one line.
+  const listener = spawn('/usr/bin/python3', ['-u', '-c', `
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(${JSON.stringify(sock)})
+print("bound", flush=True)
+while True:
+    print(s.recv(65536).decode().replace("\\n", "|"), flush=True)
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let got = '';
+  listener.stdout.on('data', (b: Buffer) => (got += b.toString()));
+  try {
+    await waitFor(() => got.includes('bound'), { what: 'notify listener' });
+    const d = await startDaemon({ env: { NOTIFY_SOCKET: sock } });
+    try {
+      await waitFor(() => /READY=1/.test(got), { what: 'READY=1' });
+      assert.match(got, new RegExp(`MAINPID=${d.pid()}\\|READY=1`));
+      await d.stop();
+      await waitFor(() => /STOPPING=1/.test(got), { what: 'STOPPING=1' });
+    } finally {
+      await d.cleanup();
+    }
+  } finally {
+    listener.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
