@@ -89,7 +89,7 @@ install: deps-run build
 	install -m 644 systemd/corral.service $(SYSTEMDDIR)/corral.service
 	install -d $(SYSTEMDDIR)/corral.service.d
 	install -m 644 systemd/corral.service.d/10-example.conf.example $(SYSTEMDDIR)/corral.service.d/
-	-systemctl daemon-reload 2>/dev/null
+	@systemctl daemon-reload 2>/dev/null || true
 	@echo "installed: $(BINDIR)/corral, $(LIBDIR), $(CONFDIR)/corral.toml, $(SYSTEMDDIR)/corral.service"
 	@echo "start it with: systemctl enable --now corral"
 

@@ -1,4 +1,4 @@
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
@@ -285,10 +285,7 @@ export class ImageService {
       blobs.add(r.id);
       blobs.add(r.manifestDigest);
       if (r.indexDigest) blobs.add(r.indexDigest);
-      for (const l of r.layers) {
-        blobs.add(l.digest);
-        chains.add(l.chainId);
-      }
+      for (const l of r.layers) chains.add(l.chainId);
     }
     for (const l of this.index.allLeases().values()) for (const c of l.chainIds) chains.add(c);
     for (const b of await this.content.list()) {
@@ -489,69 +486,48 @@ export class ImageService {
     });
   }
 
-  /** Makes sure the layer's blob is stored and its snapshot committed; once per chain id at a time. */
+  /**
+   * Makes sure the layer's snapshot is committed, once per chain id at a time. A chain id already
+   * unpacked downloads nothing. Compressed layer blobs are never stored (as containers-storage does):
+   * only the unpacked snapshot and the layer's digest/size/diffId/chainId in the image record.
+   */
   private ensureLayer(session: RegistrySession, l: LayerRecord, limiter: Semaphore, signal: AbortSignal, stats: PullStats): Promise<void> {
     return this.layerFlight.do(l.chainId, async () => {
-      const haveBlob = await this.content.has(l.digest, l.size);
-      const haveSnap = await this.snapshots.has(l.chainId);
-      if (haveBlob && haveSnap) {
+      if (await this.snapshots.has(l.chainId)) {
         stats.skipped += l.size;
         this.metrics.skippedBytes.inc(l.size);
         return;
       }
-      if (haveBlob) {
-        stats.skipped += l.size;
-        this.metrics.skippedBytes.inc(l.size);
-        await this.unpackFromStore(l);
-        return;
-      }
-      await limiter.run(() => this.download(session, l, !haveSnap, signal, stats));
+      await limiter.run(() => this.download(session, l, signal, stats));
     });
   }
 
-  private async unpackFromStore(l: LayerRecord): Promise<void> {
+  /**
+   * Streams a layer from the registry straight into a temp snapshot: body → sha256 + size verifier
+   * (in fetchBlob) → decompress → untar. A resumed transfer (HTTP Range) feeds the same verifier and
+   * extractor from the byte offset reached. Any failure, including a digest mismatch found at the
+   * end, discards the temp snapshot.
+   */
+  private async download(session: RegistrySession, l: LayerRecord, signal: AbortSignal, stats: PullStats): Promise<void> {
     const snap = await this.snapshots.prepare();
     const ex = new LayerExtractor(snap.fs, layerCompression(l.mediaType)!, { log: this.log, what: `layer ${l.digest}` });
-    try {
-      for await (const chunk of createReadStream(this.content.path(l.digest), { highWaterMark: 1024 * 1024 })) await ex.write(chunk as Buffer);
-      const res = await ex.finish();
-      if (res.diffId !== l.diffId) throw invalidArgument(`layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
-      await this.snapshots.commit(snap, l.chainId);
-    } catch (e) {
-      ex.abort();
-      await this.snapshots.discard(snap);
-      throw e;
-    }
-  }
-
-  /** Streams a layer from the registry into the content store and, when needed, the unpacker at once. */
-  private async download(session: RegistrySession, l: LayerRecord, unpack: boolean, signal: AbortSignal, stats: PullStats): Promise<void> {
-    // fetchBlob verifies size and digest of exactly the bytes written here before we commit.
-    const ingest = await this.content.ingest(l.digest, l.size, false);
-    const snap = unpack ? await this.snapshots.prepare() : undefined;
-    const ex = snap ? new LayerExtractor(snap.fs, layerCompression(l.mediaType)!, { log: this.log, what: `layer ${l.digest}` }) : undefined;
     try {
       const desc: Descriptor = { mediaType: l.mediaType, digest: l.digest, size: l.size };
       await session.fetchBlob(
         desc,
-        async (chunk) => {
+        (chunk) => {
           stats.downloaded += chunk.length;
           this.metrics.bytes.inc(chunk.length);
-          if (ex) await Promise.all([ingest.write(chunk), ex.write(chunk)]);
-          else await ingest.write(chunk);
+          return ex.write(chunk);
         },
         signal,
       );
-      if (ex && snap) {
-        const res = await ex.finish();
-        if (res.diffId !== l.diffId) throw unavailable(`RegistryUnavailable: layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
-      }
-      await ingest.commit();
-      if (snap) await this.snapshots.commit(snap, l.chainId);
+      const res = await ex.finish();
+      if (res.diffId !== l.diffId) throw unavailable(`RegistryUnavailable: layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
+      await this.snapshots.commit(snap, l.chainId);
     } catch (e) {
-      ex?.abort();
-      await ingest.abort();
-      if (snap) await this.snapshots.discard(snap);
+      ex.abort();
+      await this.snapshots.discard(snap);
       throw e;
     }
   }

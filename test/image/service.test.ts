@@ -41,7 +41,9 @@ test('pull stores blobs, layers and a record; a second pull downloads nothing', 
       assert.equal(dirs.length, 2);
       assert.equal(readFileSync(path.join(dirs[0], 'app/a'), 'utf8'), 'A');
       assert.equal(lstatSync(path.join(dirs[1], 'bin/tool')).mode & 0o777, 0o755);
-      for (const l of imgA.layers) assert.ok(existsSync(path.join(cfg.root, 'content/blobs/sha256', l.digest.slice(7))));
+      // Manifest and config are stored as blobs; compressed layer blobs are not (only their snapshots).
+      const blobs = readdirSync(path.join(cfg.root, 'content/blobs/sha256')).sort();
+      assert.deepEqual(blobs, [imgA.config.digest.slice(7), imgA.manifest.digest.slice(7)].sort());
       assert.deepEqual(readdirSync(path.join(cfg.root, 'content/ingest')), []);
 
       const r2 = await svc.pull(ref);
@@ -164,8 +166,8 @@ test('remove: untag when other tags remain, then remove and collect blobs and la
       await svc.remove(imgA.config.digest);
       assert.equal(svc.status(imgA.config.digest), undefined);
       assert.ok(existsSync(dirs[0]), 'leased layer survives image removal');
-      assert.ok(!existsSync(path.join(cfg.root, 'content/blobs/sha256', imgA.layers[1].digest.slice(7))));
-      assert.ok(existsSync(path.join(cfg.root, 'content/blobs/sha256', imgA.layers[0].digest.slice(7))), 'shared blob kept for image b');
+      assert.ok(!existsSync(path.join(cfg.root, 'content/blobs/sha256', imgA.config.digest.slice(7))), 'config blob collected');
+      assert.ok(existsSync(path.join(cfg.root, 'content/blobs/sha256', imgB.config.digest.slice(7))));
       await svc.release('container-1');
       assert.ok(!existsSync(dirs[0]), 'layer collected after release');
       assert.ok(existsSync(dirs[1]), 'shared base layer kept');
