@@ -1,4 +1,5 @@
 import { createImageArea } from '../cri/image';
+import { createSandboxArea } from '../sandbox/index';
 import type { Area, AreaDeps } from './area';
 
 /**
@@ -7,4 +8,5 @@ import type { Area, AreaDeps } from './area';
  */
 export const AREA_FACTORIES: { name: string; create: (deps: AreaDeps) => Promise<Area & { service?: unknown }> }[] = [
   { name: 'image', create: createImageArea },
+  { name: 'sandbox', create: createSandboxArea },
 ];
