@@ -74,3 +74,35 @@ test('pod lifecycle through the daemon: NetworkReady, IP, restart, stop/remove w
     assert.deepEqual(await existingCgroupDirs('/corral-e2e-daemon'), [], 'no cgroup left');
   }
 });
+
+test('runtime.pause_image: the infra runs from a pulled, pinned, leased pause image', { timeout: 120_000 }, async () => {
+  const { startRegistry } = await import('./harness/registry');
+  const { buildPauseImage, pushImage } = await import('./harness/oci-image');
+  const reg = await startRegistry();
+  const ref = `${reg.host}/e2e/pause:3.10`;
+  await pushImage(reg, 'e2e/pause', '3.10', buildPauseImage());
+  const d = await startDaemon({ config: `[runtime]\npause_image = ${JSON.stringify(ref)}\n` });
+  try {
+    writeFileSync(path.join(d.dir, 'cni', '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ep', 'corral-e2ep0', '10.236.0.0/24')));
+    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')!.status, { what: 'NetworkReady' });
+    const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({ config: pod('paused', path.join(d.dir, 'logs')) });
+    const st = await d.rt.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
+    assert.equal(st.status!.state, 'SANDBOX_READY');
+    const info = JSON.parse(st.info.info);
+    assert.equal(info.image, ref);
+    const cmdline = (await run('cat', [`/proc/${info.pid}/cmdline`])).stdout.split('\0');
+    assert.equal(cmdline[0], '/pause', 'infra runs the image entrypoint');
+    const img = await d.img.ImageStatus({ image: { image: ref } });
+    assert.equal(img.image!.pinned, true, 'the pause image is pinned');
+    await d.rt.StopPodSandbox({ pod_sandbox_id: id });
+    await d.rt.RemovePodSandbox({ pod_sandbox_id: id });
+    const mounts = (await run('cat', ['/proc/self/mountinfo'])).stdout;
+    assert.ok(!mounts.includes(d.runRoot), 'pause rootfs unmounted');
+  } finally {
+    await d.cleanup();
+    await reg.stop();
+    await run('ip', ['link', 'del', 'corral-e2ep0'], { allowFailure: true });
+    await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2ep'], { allowFailure: true });
+    await removeCgroup('/corral-e2e-daemon');
+  }
+});

@@ -356,3 +356,18 @@ export async function pushImage(
   const manifestDigest = await pushManifest(reg, repo, ref, manifest);
   return { manifestDigest };
 }
+
+/**
+ * A pause image made from Debian's static catatonit: `/pause` running `catatonit -P`, as an operator
+ * would mirror registry.k8s.io/pause. Used by the pause_image tests and the containerd benchmark.
+ */
+export function buildPauseImage(catatonit = '/usr/bin/catatonit'): BuiltImage {
+  const data = fs.readFileSync(catatonit);
+  return buildImage({
+    layers: [[
+      { name: 'pause', type: 'file', data, mode: 0o755 },
+      ...['proc', 'dev', 'sys', 'etc'].map((d): TarEntry => ({ name: d, type: 'dir', mode: 0o755 })),
+    ]],
+    config: { Entrypoint: ['/pause', '-P'], User: '65535:65535' },
+  });
+}

@@ -9,7 +9,7 @@ import { CORRAL_VERSION } from '../core/version';
 import type { Logger, LogSettings } from '../log/logger';
 import { startMetricsServer } from '../metrics/http';
 import type { Area } from './area';
-import { AREA_FACTORIES } from './areas';
+import { composeAreas } from './areas';
 import { RootLock } from './lock';
 import { sdNotify } from './notify';
 import { preflight } from './preflight';
@@ -48,15 +48,14 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
 
     server = new CriServer({ log, metrics, maxMessageBytes: config.grpc_max_message_bytes });
     server.register(runtimeInfoHandlers(info, () => config.runtime.cgroup_manager));
-    for (const f of AREA_FACTORIES) {
-      const started = Date.now();
-      const area = await f.create({ config, log: log.child({ area: f.name }), metrics });
+    const started = Date.now();
+    await composeAreas({ config, log, metrics }, ({ name, area }) => {
       areas.push(area);
-      server.register(area.handlers);
+      server!.register(area.handlers);
       const svc = area.service as Partial<NetworkStatusSource> | undefined;
       if (svc && typeof svc.networkStatus === 'function') info.setNetworkSource(svc as NetworkStatusSource);
-      log.debug('area ready', { area: f.name, ms: Date.now() - started });
-    }
+      log.debug('area ready', { area: name, ms: Date.now() - started });
+    });
     server.build();
     await server.bind(`unix://${config.socket}`);
     await secureSocket(config.socket);

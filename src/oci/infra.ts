@@ -30,14 +30,17 @@ export interface InfraSpecInput {
   /** The pod's /dev/shm (a tmpfs dir or the host's /dev/shm). */
   shmPath?: string;
   annotations: Record<string, string>;
+  /** Infra command from a pause image; absent: the built-in catatonit, bind-mounted at PAUSE_PATH. */
+  args?: string[];
 }
 
 export function infraSpecOpts(i: InfraSpecInput): SpecOpt[] {
   const opts: SpecOpt[] = [
     withRootPath(i.rootfs),
     withReadonlyRootfs(i.readonlyRootfs),
-    withProcessArgs(PAUSE_PATH, '-P'),
-    withMount({ destination: PAUSE_PATH, type: 'bind', source: i.catatonit, options: ['rbind', 'ro', 'nosuid', 'nodev'] }),
+    ...(i.args
+      ? [withProcessArgs(...i.args)]
+      : [withProcessArgs(PAUSE_PATH, '-P'), withMount({ destination: PAUSE_PATH, type: 'bind', source: i.catatonit, options: ['rbind', 'ro', 'nosuid', 'nodev'] })]),
     withUser(i.uid, i.gid),
     withCgroupsPath(i.cgroupsPath),
     withSysctls(i.sysctls),

@@ -4,6 +4,8 @@ import { CniManager } from '../network/cni';
 import { RuntimeDriver } from '../runtime/driver';
 import { readDaemonCapabilities } from '../sys/caps';
 import { SandboxService } from './service';
+import { PauseImage } from './pause-image';
+import type { ImageService } from '../image/service';
 
 export { SandboxService } from './service';
 export type { PodSandboxSpec, SandboxRecord, SandboxFilter, SandboxPaths } from './types';
@@ -12,7 +14,10 @@ export type { PodSandboxSpec, SandboxRecord, SandboxFilter, SandboxPaths } from 
  * The pod sandbox area: CNI manager, runtime driver (shared with containers via `runtime`), sandbox
  * service (recovered before this returns) and the RunPodSandbox/Stop/Remove/Status/List handlers.
  */
-export async function createSandboxArea(deps: AreaDeps): Promise<Area & { service: SandboxService; runtime: RuntimeDriver }> {
+export async function createSandboxArea(
+  deps: AreaDeps,
+  others: { images?: ImageService } = {},
+): Promise<Area & { service: SandboxService; runtime: RuntimeDriver }> {
   const { config, log } = deps;
   const runtime = new RuntimeDriver({
     conmon: config.runtime.conmon,
@@ -25,10 +30,11 @@ export async function createSandboxArea(deps: AreaDeps): Promise<Area & { servic
   await runtime.init();
   const cni = new CniManager(() => config.cni, config.root, log.child({ area: 'cni' }));
   await cni.start();
-  if (config.runtime.pause_image) {
-    log.warn('runtime.pause_image is not supported yet; using the built-in catatonit pause', { pause_image: config.runtime.pause_image });
+  const pause = others.images ? new PauseImage(others.images, log.child({ area: 'pause' })) : undefined;
+  if (config.runtime.pause_image && !pause) {
+    log.warn('runtime.pause_image needs the image service; using the built-in catatonit pause', { pause_image: config.runtime.pause_image });
   }
-  const service = new SandboxService({ config, log: log.child({ area: 'sandbox' }), metrics: deps.metrics, driver: runtime, cni, caps: readDaemonCapabilities() });
+  const service = new SandboxService({ config, log: log.child({ area: 'sandbox' }), metrics: deps.metrics, driver: runtime, cni, caps: readDaemonCapabilities(), pause });
   await service.init();
   return {
     handlers: sandboxHandlers(service),

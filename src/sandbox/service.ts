@@ -18,6 +18,7 @@ import { cgroupsPathFor, checkCgroupParent } from '../sys/cgroups';
 import { clampOomScoreAdj, mustRestrictOomScoreAdj, type DaemonCapabilities } from '../sys/caps';
 import { pinNamespaces, unpinNamespaces } from '../sys/netns';
 import { renderHosts, renderResolvConf } from './files';
+import { pauseRootfsPaths, type PauseImage } from './pause-image';
 import { filterSandboxes } from './filter';
 import { HostPortRegistry, probeHostPorts } from './hostports';
 import type { PodSandboxSpec, SandboxFilter, SandboxPaths, SandboxRecord } from './types';
@@ -37,6 +38,8 @@ export interface SandboxServiceDeps {
   driver: RuntimeDriver;
   cni: CniManager;
   caps: DaemonCapabilities;
+  /** Present when the daemon can run infra containers from runtime.pause_image. */
+  pause?: PauseImage;
 }
 
 /** Verbose status details (PodSandboxStatus info). */
@@ -180,6 +183,7 @@ export class SandboxService {
     const rec: SandboxRecord = {
       version: 1, id, spec, handler, configHash, state: 'creating', createdAtNs: nowNs().toString(), paths: p,
       cgroupsPath, pid: 0, ips: [], timings: {},
+      ...(this.d.config.runtime.pause_image && this.d.pause ? { infraImage: this.d.config.runtime.pause_image } : {}),
     };
     const rb = new Rollback(log);
     let step = 'seccomp profile';
@@ -208,6 +212,7 @@ export class SandboxService {
       // that only exists once CNI has run.
       const hostname = hostNet ? os.hostname() : spec.hostname || spec.metadata.name;
       if (!hostNet) rb.push('CNI DEL', () => this.d.cni.tearDown(id));
+      rb.push('unmount pause image rootfs', () => this.unmountPause(rec));
       rb.push('delete infra', () => this.d.driver.delete(id, handler, true));
       const network = hostNet ? Promise.resolve() : this.addNetwork(id, spec, p, rec);
       const infra = (async () => {
@@ -263,8 +268,17 @@ export class SandboxService {
     seccomp: OciSeccomp | undefined, p: SandboxPaths, rec: SandboxRecord,
   ): Promise<void> {
     const t = performance.now();
+    const image = this.pauseImageFor(rec);
+    let rootfs = this.pauseRootfs;
+    let args: string[] | undefined;
+    if (image) {
+      const pr = pauseRootfsPaths(p.dir);
+      args = (await this.d.pause!.mount(image, id, pr)).args;
+      rootfs = pr.rootfs;
+    }
     const oci = buildInfraSpec({
-      rootfs: this.pauseRootfs,
+      rootfs,
+      args,
       catatonit: this.d.config.runtime.catatonit,
       hostname,
       netns: p.netns,
@@ -316,6 +330,15 @@ export class SandboxService {
     }
   }
 
+  /** The pause image this sandbox's infra uses, if any. */
+  private pauseImageFor(rec: SandboxRecord): string | undefined {
+    return rec.infraImage && this.d.pause ? rec.infraImage : undefined;
+  }
+
+  private async unmountPause(rec: SandboxRecord): Promise<void> {
+    if (rec.infraImage && this.d.pause) await this.d.pause.unmount(rec.id, pauseRootfsPaths(rec.paths.dir));
+  }
+
   private pinnedPaths(p: SandboxPaths): string[] {
     return [p.netns, p.ipcns, p.utsns, p.shmMounted ? p.shm : undefined].filter((x): x is string => !!x);
   }
@@ -338,6 +361,7 @@ export class SandboxService {
     if (!rec) return;
     for (const h of this.stopHooks) await h(id);
     await this.stopInfra(rec);
+    await this.unmountPause(rec);
     if (rec.spec.namespaces.network !== 'node') await this.d.cni.tearDown(id);
     this.hostPorts.release(id);
     await unpinNamespaces(this.pinnedPaths(rec.paths));
@@ -398,7 +422,7 @@ export class SandboxService {
         id: record.id,
         pid: record.pid,
         runtimeHandler: record.handler,
-        image: 'built-in catatonit',
+        image: record.infraImage ?? 'built-in catatonit',
         netnsPath: record.paths.netns ?? '',
         ipcnsPath: record.paths.ipcns ?? '',
         utsnsPath: record.paths.utsns ?? '',
@@ -475,6 +499,7 @@ export class SandboxService {
     if (rec.state === 'creating') {
       this.d.log.warn('undoing a sandbox creation interrupted by a restart', { sandbox: rec.id });
       await this.d.driver.delete(rec.id, rec.handler, true).catch(() => undefined);
+      await this.unmountPause(rec).catch(() => undefined);
       if (rec.spec.namespaces.network !== 'node') await this.d.cni.tearDown(rec.id).catch(() => undefined);
       await unpinNamespaces(this.pinnedPaths(rec.paths));
       await fs.rm(rec.paths.dir, { recursive: true, force: true });

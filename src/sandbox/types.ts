@@ -93,6 +93,8 @@ export interface SandboxRecord {
   network?: string;
   cniResult?: unknown;
   timings: PhaseTimings;
+  /** The pause image the infra runs from (runtime.pause_image at creation); absent: the built-in catatonit. */
+  infraImage?: string;
 }
 
 /** A filter for ListPodSandbox. */
