@@ -29,14 +29,14 @@ test('pod lifecycle through the daemon: NetworkReady, IP, restart, stop/remove w
     assert.equal(before.status, false);
     assert.equal(before.reason, 'NetworkPluginNotReady');
     // A CNI config dropped in after start is picked up without a restart.
-    writeFileSync(path.join(cniDir, '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ed', 'corral-e2ed0', '10.234.0.0/24')));
+    writeFileSync(path.join(cniDir, '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ed', 'corral-e2ed0', '10.237.0.0/24')));
     await waitFor(async () => (await cond()).status, { what: 'NetworkReady' });
 
     const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({ config: pod('web', path.join(d.dir, 'logs')) });
     assert.match(id, /^[0-9a-f]{64}$/);
     const st = await d.rt.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
     assert.equal(st.status!.state, 'SANDBOX_READY');
-    assert.match(st.status!.network!.ip, /^10\.234\.0\.\d+$/);
+    assert.match(st.status!.network!.ip, /^10\.237\.0\.\d+$/);
     assert.ok(BigInt(st.status!.created_at) > 1_600_000_000_000_000_000n, 'created_at in ns');
     assert.equal(st.status!.labels.app, 'web');
     const info = JSON.parse(st.info.info);
