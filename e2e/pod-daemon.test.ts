@@ -106,3 +106,32 @@ test('runtime.pause_image: the infra runs from a pulled, pinned, leased pause im
     await removeCgroup('/corral-e2e-daemon');
   }
 });
+
+test('GetContainerEvents streams a pod lifecycle with its status', { timeout: 120_000 }, async () => {
+  const d = await startDaemon();
+  try {
+    writeFileSync(path.join(d.dir, 'cni', '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ev', 'corral-e2ev0', '10.238.0.0/24')));
+    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')!.status, { what: 'NetworkReady' });
+    const stream = d.rt.stream('GetContainerEvents', {});
+    const events: { type: string; id: string; state?: string }[] = [];
+    stream.on('data', (e) => events.push({ type: e.container_event_type, id: e.container_id, state: e.pod_sandbox_status?.state }));
+    stream.on('error', () => {});
+    // The server sends headers once the subscription is registered.
+    await new Promise((resolve) => stream.once('metadata', resolve));
+    const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({ config: pod('evented', path.join(d.dir, 'logs')) });
+    await waitFor(() => events.some((e) => e.id === id && e.type === 'CONTAINER_STARTED_EVENT'), { what: 'STARTED event' });
+    await d.rt.StopPodSandbox({ pod_sandbox_id: id });
+    await d.rt.RemovePodSandbox({ pod_sandbox_id: id });
+    await waitFor(() => events.some((e) => e.id === id && e.type === 'CONTAINER_DELETED_EVENT'), { what: 'DELETED event' });
+    const mine = events.filter((e) => e.id === id);
+    assert.deepEqual(mine.map((e) => e.type), ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+    assert.equal(mine[1].state, 'SANDBOX_READY');
+    assert.equal(mine[2].state, 'SANDBOX_NOTREADY');
+    stream.cancel();
+  } finally {
+    await d.cleanup();
+    await run('ip', ['link', 'del', 'corral-e2ev0'], { allowFailure: true });
+    await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2ev'], { allowFailure: true });
+    await removeCgroup('/corral-e2e-daemon');
+  }
+});

@@ -14,6 +14,7 @@ import type { ListPodSandboxResponse } from '../../cri-api/generated/runtime/v1/
 import type { PodSandboxConfig__Output } from '../../cri-api/generated/runtime/v1/PodSandboxConfig';
 import type { LinuxSandboxSecurityContext__Output } from '../../cri-api/generated/runtime/v1/LinuxSandboxSecurityContext';
 import type { PodSandbox } from '../../cri-api/generated/runtime/v1/PodSandbox';
+import type { PodSandboxStatus as PodSandboxStatusMsg } from '../../cri-api/generated/runtime/v1/PodSandboxStatus';
 
 const nsMode = (m: string | undefined): NamespaceMode => (m ? (m.toLowerCase() as NamespaceMode) : 'pod');
 const toNsMode = (m: NamespaceMode) => m.toUpperCase() as 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';
@@ -96,21 +97,9 @@ export function sandboxHandlers(svc: SandboxService): HandlerSet {
     return {};
   };
   const PodSandboxStatus: UnaryHandler<PodSandboxStatusRequest__Output, PodSandboxStatusResponse> = async (req) => {
-    const { record: r, info } = svc.status(req.pod_sandbox_id);
-    const [ip, ...more] = r.ips;
-    const ns = r.spec.namespaces;
+    const { record, info } = svc.status(req.pod_sandbox_id);
     return {
-      status: {
-        id: r.id,
-        metadata: metadataOf(r),
-        state: stateOf(r),
-        created_at: r.createdAtNs,
-        network: { ip: ip ?? '', additional_ips: more.map((x) => ({ ip: x })) },
-        linux: { namespaces: { options: { network: toNsMode(ns.network), pid: toNsMode(ns.pid), ipc: toNsMode(ns.ipc), target_id: ns.targetId } } },
-        labels: r.spec.labels,
-        annotations: r.spec.annotations,
-        runtime_handler: r.spec.runtimeHandler,
-      },
+      status: toCriPodSandboxStatus(record),
       info: (req.verbose ? { info: JSON.stringify(info) } : {}) as Record<string, string>,
       containers_statuses: [],
       timestamp: nowNs().toString(),
@@ -130,4 +119,21 @@ export function sandboxHandlers(svc: SandboxService): HandlerSet {
     ),
   });
   return { unary: { RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox } };
+}
+
+/** The CRI PodSandboxStatus of a record (also sent with GetContainerEvents). */
+export function toCriPodSandboxStatus(r: SandboxRecord): PodSandboxStatusMsg {
+  const [ip, ...more] = r.ips;
+  const ns = r.spec.namespaces;
+  return {
+    id: r.id,
+    metadata: metadataOf(r),
+    state: stateOf(r),
+    created_at: r.createdAtNs,
+    network: { ip: ip ?? '', additional_ips: more.map((x) => ({ ip: x })) },
+    linux: { namespaces: { options: { network: toNsMode(ns.network), pid: toNsMode(ns.pid), ipc: toNsMode(ns.ipc), target_id: ns.targetId } } },
+    labels: r.spec.labels,
+    annotations: r.spec.annotations,
+    runtime_handler: r.spec.runtimeHandler,
+  };
 }

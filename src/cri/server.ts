@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  Metadata,
   Server,
   ServerCredentials,
   status as Status,
@@ -157,6 +158,7 @@ export class CriServer {
       const { ctx, id, done } = this.context(method, call);
       const out = {
         write: (msg: unknown) => call.write(msg),
+        sendHeaders: () => call.sendMetadata(new Metadata()),
         waitDrain: () => new Promise<void>((resolve) => {
           if (ctx.signal.aborted) return resolve();
           const onAbort = () => resolve();

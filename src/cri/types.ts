@@ -20,7 +20,12 @@ export type UnaryHandler<Req = any, Res = any> = (req: Req, ctx: CallContext) =>
 export type StreamHandler<Req = any, Res = any> = (
   req: Req,
   ctx: CallContext,
-  out: { write(msg: Res): boolean; waitDrain(): Promise<void> },
+  out: {
+    write(msg: Res): boolean;
+    waitDrain(): Promise<void>;
+    /** Sends response headers now, so the client knows the stream is established before the first message. */
+    sendHeaders?(): void;
+  },
 ) => Promise<void>;
 
 export interface Handlers {

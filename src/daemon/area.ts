@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { CorralConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
 import type { HandlerSet } from '../cri/types';
+import type { EventBus } from '../events/bus';
 
 /** What the composition root (src/daemon) hands every functional area. No globals. */
 export interface AreaDeps {
@@ -10,6 +11,8 @@ export interface AreaDeps {
   log: Logger;
   /** prom-client registry for this daemon; areas register their metrics here (names prefixed corral_). */
   metrics: Registry;
+  /** Lifecycle events for GetContainerEvents; areas publish CREATED/STARTED/STOPPED/DELETED here. */
+  events?: EventBus;
 }
 
 /** A functional area (images, sandboxes, containers, ...) as the daemon sees it. */

@@ -1,4 +1,9 @@
+import { createContainerArea } from '../container/index';
+import { toCriStatus } from '../cri/container';
 import { createImageArea } from '../cri/image';
+import { eventHandlers } from '../cri/events';
+import { toCriPodSandboxStatus } from '../cri/sandbox';
+import { EventBus } from '../events/bus';
 import { createSandboxArea } from '../sandbox/index';
 import type { Area, AreaDeps } from './area';
 
@@ -9,14 +14,29 @@ export interface NamedArea {
 
 /**
  * Builds the functional areas in dependency order, handing each the services it needs from the ones
- * before it: images → sandboxes (pause image) → containers. Each factory recovers its state before
- * returning. `onArea` sees each area as soon as it exists, so the caller can close what was built if
- * a later one fails.
+ * before it: images → sandboxes (pause image) → containers; then the event stream over all of them.
+ * Each factory recovers its state before returning. `onArea` sees each area as soon as it exists, so
+ * the caller can close what was built if a later one fails.
  */
-export async function composeAreas(deps: AreaDeps, onArea: (a: NamedArea) => void): Promise<void> {
+export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: NamedArea) => void): Promise<void> {
+  const events = new EventBus();
+  const deps: AreaDeps = { ...base, events };
   const child = (name: string): AreaDeps => ({ ...deps, log: deps.log.child({ area: name }) });
   const image = await createImageArea(child('image'));
   onArea({ name: 'image', area: image });
   const sandbox = await createSandboxArea(child('sandbox'), { images: image.service });
   onArea({ name: 'sandbox', area: sandbox });
+  const container = await createContainerArea(child('container'), { images: image.service, sandboxes: sandbox.service, runtime: sandbox.runtime });
+  onArea({ name: 'container', area: container });
+  const podStatus = (id: string) => {
+    try {
+      return toCriPodSandboxStatus(sandbox.service.get(id));
+    } catch {
+      return undefined;
+    }
+  };
+  onArea({
+    name: 'events',
+    area: { handlers: eventHandlers(events, { podStatus, containerStatuses: (podId) => container.service.list({ sandboxId: podId }).map(toCriStatus) }), close: async () => {} },
+  });
 }

@@ -34,7 +34,7 @@ export async function createSandboxArea(
   if (config.runtime.pause_image && !pause) {
     log.warn('runtime.pause_image needs the image service; using the built-in catatonit pause', { pause_image: config.runtime.pause_image });
   }
-  const service = new SandboxService({ config, log: log.child({ area: 'sandbox' }), metrics: deps.metrics, driver: runtime, cni, caps: readDaemonCapabilities(), pause });
+  const service = new SandboxService({ config, log: log.child({ area: 'sandbox' }), metrics: deps.metrics, driver: runtime, cni, caps: readDaemonCapabilities(), pause, events: deps.events });
   await service.init();
   return {
     handlers: sandboxHandlers(service),

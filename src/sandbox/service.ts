@@ -19,6 +19,7 @@ import { clampOomScoreAdj, mustRestrictOomScoreAdj, type DaemonCapabilities } fr
 import { pinNamespaces, unpinNamespaces } from '../sys/netns';
 import { renderHosts, renderResolvConf } from './files';
 import { pauseRootfsPaths, type PauseImage } from './pause-image';
+import type { EventBus, RuntimeEventType } from '../events/bus';
 import { filterSandboxes } from './filter';
 import { HostPortRegistry, probeHostPorts } from './hostports';
 import type { PodSandboxSpec, SandboxFilter, SandboxPaths, SandboxRecord } from './types';
@@ -40,6 +41,7 @@ export interface SandboxServiceDeps {
   caps: DaemonCapabilities;
   /** Present when the daemon can run infra containers from runtime.pause_image. */
   pause?: PauseImage;
+  events?: EventBus;
 }
 
 /** Verbose status details (PodSandboxStatus info). */
@@ -241,6 +243,8 @@ export class SandboxService {
       rb.commit();
       this.view.set(id, rec);
       this.observe(rec);
+      this.emit('CONTAINER_CREATED_EVENT', id);
+      this.emit('CONTAINER_STARTED_EVENT', id);
       log.info('pod sandbox ready', { ips: rec.ips, ms: rec.timings.totalMs });
       return id;
     } catch (e) {
@@ -369,6 +373,7 @@ export class SandboxService {
       const next: SandboxRecord = { ...rec, state: 'notready', pid: 0, stoppedAtNs: rec.stoppedAtNs ?? nowNs().toString() };
       await writeJsonAtomic(this.recordFile(id), next);
       this.view.set(id, next);
+      if (rec.state === 'ready') this.emit('CONTAINER_STOPPED_EVENT', id);
     }
   }
 
@@ -400,6 +405,7 @@ export class SandboxService {
       await fs.rm(rec.paths.dir, { recursive: true, force: true });
       await fs.rm(this.recordFile(rec.id), { force: true });
       this.view.delete(rec.id);
+      this.emit('CONTAINER_DELETED_EVENT', rec.id);
       const key = podKey(rec.spec);
       if (this.reservations.get(key)?.id === rec.id) this.reservations.delete(key);
     });
@@ -464,6 +470,12 @@ export class SandboxService {
     const next: SandboxRecord = { ...rec, state: 'notready' };
     await writeJsonAtomic(this.recordFile(id), next);
     this.view.set(id, next);
+    this.emit('CONTAINER_STOPPED_EVENT', id);
+  }
+
+  /** Sandbox lifecycle events carry the sandbox id in both id fields, as containerd sends them. */
+  private emit(type: RuntimeEventType, id: string): void {
+    this.d.events?.publish({ type, containerId: id, podSandboxId: id, createdAtNs: nowNs() });
   }
 
   /**
