@@ -1,5 +1,3 @@
-import { createContainerArea } from '../container/index';
-import { toCriStatus } from '../cri/container';
 import { createImageArea } from '../cri/image';
 import { eventHandlers } from '../cri/events';
 import { toCriPodSandboxStatus } from '../cri/sandbox';
@@ -26,8 +24,6 @@ export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: N
   onArea({ name: 'image', area: image });
   const sandbox = await createSandboxArea(child('sandbox'), { images: image.service });
   onArea({ name: 'sandbox', area: sandbox });
-  const container = await createContainerArea(child('container'), { images: image.service, sandboxes: sandbox.service, runtime: sandbox.runtime });
-  onArea({ name: 'container', area: container });
   const podStatus = (id: string) => {
     try {
       return toCriPodSandboxStatus(sandbox.service.get(id));
@@ -37,6 +33,6 @@ export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: N
   };
   onArea({
     name: 'events',
-    area: { handlers: eventHandlers(events, { podStatus, containerStatuses: (podId) => container.service.list({ sandboxId: podId }).map(toCriStatus) }), close: async () => {} },
+    area: { handlers: eventHandlers(events, { podStatus, containerStatuses: () => [] }), close: async () => {} },
   });
 }
