@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -110,6 +111,7 @@ test('remove: untag while other tags remain, then by id; ImageFsInfo', async () 
 });
 
 test('multi-layer image with whiteouts and an opaque dir gives the right tree under overlayfs', async () => {
+  const big = randomBytes(3 * 1024 * 1024);
   const img = buildImage({
     layers: [
       [
@@ -124,7 +126,8 @@ test('multi-layer image with whiteouts and an opaque dir gives the right tree un
         { name: 'opq/.wh..wh..opq', type: 'file' },
         { name: 'opq/new', type: 'file', data: Buffer.from('new') },
       ],
-      [{ name: 'keep/b', type: 'file', data: Buffer.from('b') }],
+      // Over 1 MiB: unpacked on the daemon's extraction worker thread.
+      [{ name: 'keep/b', type: 'file', data: Buffer.from('b') }, { name: 'keep/big', type: 'file', data: big }],
     ],
     compression: 'zstd',
   });
@@ -143,7 +146,8 @@ test('multi-layer image with whiteouts and an opaque dir gives the right tree un
     assert.equal(m.status, 0, m.stderr?.toString());
     mounted = true;
     assert.deepEqual(readdirSync(merged).sort(), ['keep', 'opq']);
-    assert.deepEqual(readdirSync(path.join(merged, 'keep')).sort(), ['a', 'b']);
+    assert.deepEqual(readdirSync(path.join(merged, 'keep')).sort(), ['a', 'b', 'big']);
+    assert.ok(readFileSync(path.join(merged, 'keep/big')).equals(big));
     assert.deepEqual(readdirSync(path.join(merged, 'opq')), ['new']);
     assert.equal(readFileSync(path.join(merged, 'opq/new'), 'utf8'), 'new');
   } finally {

@@ -101,7 +101,13 @@ export function imageHandlers(svc: ImageService): HandlerSet {
 
 /** The image area: opens the store (recovering from interrupted pulls) and exposes the CRI ImageService. */
 export async function createImageArea(deps: AreaDeps): Promise<Area & { service: ImageService }> {
-  const service = await ImageService.open({ config: deps.config, log: deps.log.child({ area: 'image' }), metrics: deps.metrics });
+  const service = await ImageService.open({
+    config: deps.config,
+    log: deps.log.child({ area: 'image' }),
+    metrics: deps.metrics,
+  });
+  // In the background: serving need not wait for the extraction workers to boot.
+  service.warmUp().catch((e) => deps.log.warn('image extraction workers failed to start', { error: (e as Error).message }));
   return {
     service,
     handlers: imageHandlers(service),

@@ -15,3 +15,13 @@ export class Semaphore {
     }
   }
 }
+
+/** Anything that runs a task in a bounded slot. */
+export interface Slots {
+  run<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/** Takes a slot of each, in order (outer first), for the duration of fn. */
+export function bothSlots(outer: Slots, inner: Slots): Slots {
+  return { run: (fn) => outer.run(() => inner.run(fn)) };
+}

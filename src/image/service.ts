@@ -26,9 +26,9 @@ import { candidates, isDigest, isImageId, repoName, type Reference } from './ref
 import { credentialsKey, type Credentials } from './registry/auth';
 import { RegistryClient, type RegistrySession } from './registry/client';
 import { resolveEndpoints } from './registry/hosts';
-import { Semaphore } from './semaphore';
+import { bothSlots, Semaphore, type Slots } from './semaphore';
 import { chainIds, SnapshotStore } from './snapshots';
-import { LayerExtractor } from './unpack/extract';
+import { ExtractorPool } from './unpack/worker-pool';
 
 export interface ImageServiceOptions {
   /** Live config (reloadable settings are read at use). */
@@ -77,6 +77,9 @@ async function mountpointOf(p: string): Promise<string> {
   return best;
 }
 
+/** Per-host download cap, as a multiple of the per-pull limit (see ImageService.limiter). */
+const HOST_SLOTS_PER_DOWNLOAD = 4;
+
 function errorReason(e: unknown): string {
   if (e instanceof CorralError) return e.message.startsWith('RegistryUnavailable') ? 'RegistryUnavailable' : e.code;
   return 'Internal';
@@ -84,8 +87,9 @@ function errorReason(e: unknown): string {
 
 /**
  * Pulls images from OCI registries into a content store and per-layer snapshots, and keeps the
- * image records. Layout under <root>: content/ (blobs, ingest), snapshots/ (layer dirs by chain id),
- * images/index.json (records and leases).
+ * image records. Layout under <root>: content/ (manifest, index and config blobs; ingest), snapshots/
+ * (layer dirs by chain id), images/index.json (records and leases). Compressed layer blobs are not
+ * kept: each layer streams from the registry through its digest verifier straight into a snapshot.
  */
 export class ImageService {
   readonly root: string;
@@ -95,12 +99,15 @@ export class ImageService {
   private readonly client: RegistryClient;
   private readonly log: Logger;
   private readonly metrics: PullMetrics;
+  private readonly extractors: ExtractorPool;
   private readonly pullFlight = new SingleFlight<ImageRecord>();
   private readonly layerFlight = new SingleFlight<void>();
   private readonly recordLock = new KeyedMutex();
   private readonly hostLimits = new Map<string, Semaphore>();
   private activePulls = 0;
   private gcPending = false;
+  /** The running collection; a pull waits for it so no layer it found present is deleted under it. */
+  private gcRunning?: Promise<void>;
   private fsMountpoint?: string;
 
   private constructor(private readonly opts: ImageServiceOptions) {
@@ -110,6 +117,7 @@ export class ImageService {
     this.snapshots = new SnapshotStore(path.join(this.root, 'snapshots'));
     this.index = new ImageIndex(path.join(this.root, 'images'));
     this.metrics = new PullMetrics(opts.metrics);
+    this.extractors = new ExtractorPool({ log: this.log });
     const cfg = opts.config.image;
     this.client = new RegistryClient({
       dispatcher: opts.dispatcher,
@@ -125,16 +133,24 @@ export class ImageService {
   static async open(opts: ImageServiceOptions): Promise<ImageService> {
     const s = new ImageService(opts);
     await fs.mkdir(s.root, { recursive: true, mode: 0o700 });
-    await s.content.init();
-    await s.snapshots.init();
+    const ingests = await s.content.init();
+    if (ingests.length > 0) s.log.info('removed interrupted downloads', { count: ingests.length, paths: ingests });
+    const snaps = await s.snapshots.init();
+    if (snaps.length > 0) s.log.info('removed half-unpacked layer snapshots', { count: snaps.length, paths: snaps });
     await fs.mkdir(path.join(s.root, 'images'), { recursive: true, mode: 0o700 });
     await s.index.load();
     await s.gc();
     return s;
   }
 
+  /** Boots the layer extraction workers (one per parallel download) so the first pull does not wait for them. */
+  warmUp(): Promise<void> {
+    return this.extractors.prewarm(this.cfg.image.max_concurrent_downloads);
+  }
+
   async close(): Promise<void> {
     await this.client.close();
+    await this.extractors.close();
   }
 
   private get cfg(): CorralConfig {
@@ -238,6 +254,11 @@ export class ImageService {
     await this.gc();
   }
 
+  /** Every lease holder, so the container area can drop leases of containers that no longer exist. */
+  leaseHolders(): string[] {
+    return [...this.index.allLeases().keys()];
+  }
+
   holders(imageId: string): string[] {
     return [...this.index.allLeases()].filter(([, l]) => l.imageId === imageId).map(([h]) => h);
   }
@@ -278,6 +299,12 @@ export class ImageService {
       this.gcPending = true;
       return;
     }
+    if (this.gcRunning) return this.gcRunning;
+    this.gcRunning = this.collect().finally(() => (this.gcRunning = undefined));
+    return this.gcRunning;
+  }
+
+  private async collect(): Promise<void> {
     this.gcPending = false;
     const blobs = new Set<string>();
     const chains = new Set<string>();
@@ -294,7 +321,10 @@ export class ImageService {
     }
     for (const c of await this.snapshots.list()) {
       if (this.activePulls > 0) return void (this.gcPending = true);
-      if (!chains.has(c)) await this.snapshots.remove(c);
+      if (!chains.has(c)) {
+        await this.snapshots.remove(c);
+        this.log.debug('layer collected', { chainId: c });
+      }
     }
   }
 
@@ -345,6 +375,8 @@ export class ImageService {
     const signal = timeout > 0 ? AbortSignal.timeout(timeout * 1000) : new AbortController().signal;
     this.activePulls++;
     try {
+      // A collection already deleting stops at its next step; wait so nothing we see present vanishes.
+      await this.gcRunning?.catch(() => {});
       let last: unknown;
       for (const c of cands) {
         try {
@@ -365,13 +397,19 @@ export class ImageService {
     }
   }
 
-  private limiter(host: string): Semaphore {
-    let s = this.hostLimits.get(host);
-    if (!s) {
-      s = new Semaphore(() => this.cfg.image.max_concurrent_downloads);
-      this.hostLimits.set(host, s);
+  /**
+   * Download slots: each pull runs at most image.max_concurrent_downloads layers at once, and a
+   * registry host serves at most HOST_SLOTS_PER_DOWNLOAD times that across all pulls. A slow pull
+   * therefore never holds every slot of a registry another image's pull needs.
+   */
+  private limiter(host: string): Slots {
+    const perPull = new Semaphore(() => this.cfg.image.max_concurrent_downloads);
+    let h = this.hostLimits.get(host);
+    if (!h) {
+      h = new Semaphore(() => this.cfg.image.max_concurrent_downloads * HOST_SLOTS_PER_DOWNLOAD);
+      this.hostLimits.set(host, h);
     }
-    return s;
+    return bothSlots(perPull, h);
   }
 
   /** Resolves the manifest through the endpoints (mirrors first), returning the session that answered. */
@@ -430,9 +468,11 @@ export class ImageService {
     if (await this.content.has(manifest.config.digest, manifest.config.size)) {
       configData = await this.content.read(manifest.config.digest);
       stats.skipped += manifest.config.size;
+      this.metrics.skippedBytes.inc(manifest.config.size);
     } else {
       configData = await session.getBlobBuffer(manifest.config, signal);
       stats.downloaded += configData.length;
+      this.metrics.bytes.inc(configData.length);
       await this.content.put(manifest.config.digest, configData);
     }
     let config: ImageConfig;
@@ -491,7 +531,7 @@ export class ImageService {
    * unpacked downloads nothing. Compressed layer blobs are never stored (as containers-storage does):
    * only the unpacked snapshot and the layer's digest/size/diffId/chainId in the image record.
    */
-  private ensureLayer(session: RegistrySession, l: LayerRecord, limiter: Semaphore, signal: AbortSignal, stats: PullStats): Promise<void> {
+  private ensureLayer(session: RegistrySession, l: LayerRecord, limiter: Slots, signal: AbortSignal, stats: PullStats): Promise<void> {
     return this.layerFlight.do(l.chainId, async () => {
       if (await this.snapshots.has(l.chainId)) {
         stats.skipped += l.size;
@@ -510,7 +550,7 @@ export class ImageService {
    */
   private async download(session: RegistrySession, l: LayerRecord, signal: AbortSignal, stats: PullStats): Promise<void> {
     const snap = await this.snapshots.prepare();
-    const ex = new LayerExtractor(snap.fs, layerCompression(l.mediaType)!, { log: this.log, what: `layer ${l.digest}` });
+    const ex = this.extractors.create(snap.fs, layerCompression(l.mediaType)!, `layer ${l.digest}`, l.size);
     try {
       const desc: Descriptor = { mediaType: l.mediaType, digest: l.digest, size: l.size };
       await session.fetchBlob(
@@ -526,7 +566,7 @@ export class ImageService {
       if (res.diffId !== l.diffId) throw unavailable(`RegistryUnavailable: layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
       await this.snapshots.commit(snap, l.chainId);
     } catch (e) {
-      ex.abort();
+      await ex.abort();
       await this.snapshots.discard(snap);
       throw e;
     }

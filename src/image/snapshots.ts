@@ -54,18 +54,65 @@ export async function treeUsage(root: string): Promise<Usage> {
 }
 
 /**
+ * Group commit for `sync -f` (syncfs of the filesystem holding dir): a caller whose writes are done
+ * joins the next sync that has not started yet, so layers finishing together cost one syncfs (and
+ * one fork), not one each.
+ */
+export class FsSyncer {
+  private inFlight?: Promise<void>;
+  private queued?: Promise<void>;
+  constructor(
+    dir: string,
+    private readonly runSync: () => Promise<unknown> = () => run('sync', ['-f', dir], { timeoutMs: 300_000 }),
+  ) {}
+
+  sync(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (this.inFlight) {
+      // The running sync may have started before our writes: wait for it, then share the next.
+      this.queued = this.inFlight
+        .catch(() => {})
+        .then(() => {
+          this.queued = undefined;
+          return this.launch();
+        });
+      return this.queued;
+    }
+    return this.launch();
+  }
+
+  private launch(): Promise<void> {
+    const p = this.runSync().then(() => undefined);
+    this.inFlight = p;
+    void p.catch(() => {}).finally(() => {
+      if (this.inFlight === p) this.inFlight = undefined;
+    });
+    return p;
+  }
+}
+
+/**
  * Committed layer directories under <root>/snapshots: <chain-hex>/fs (the layer's files, an
  * overlayfs lowerdir) and <chain-hex>/usage.json. A layer is unpacked into .tmp-* and renamed into
  * place when complete, so a crash never leaves a half layer under a chain id; .tmp-* are removed at start.
  */
 export class SnapshotStore {
-  constructor(readonly root: string) {}
+  private readonly syncer: FsSyncer;
+  constructor(readonly root: string) {
+    this.syncer = new FsSyncer(root);
+  }
 
-  async init(): Promise<void> {
+  /** Creates the root and removes half-unpacked (or half-deleted) .tmp-* dirs; returns the paths it removed. */
+  async init(): Promise<string[]> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+    const removed: string[] = [];
     for (const name of await fs.readdir(this.root)) {
-      if (name.startsWith('.tmp-')) await fs.rm(path.join(this.root, name), { recursive: true, force: true });
+      if (!name.startsWith('.tmp-')) continue;
+      const p = path.join(this.root, name);
+      await fs.rm(p, { recursive: true, force: true });
+      removed.push(p);
     }
+    return removed;
   }
 
   dir(chainId: string): string {
@@ -96,8 +143,8 @@ export class SnapshotStore {
   async commit(p: PreparedSnapshot, chainId: string): Promise<void> {
     const usage = await treeUsage(p.fs);
     await writeJsonAtomic(path.join(p.tmp, 'usage.json'), usage);
-    // One syncfs for the whole layer instead of an fsync per file.
-    await run('sync', ['-f', p.fs], { timeoutMs: 300_000 });
+    // One syncfs for the whole layer (shared with layers finishing at the same time) instead of an fsync per file.
+    await this.syncer.sync();
     try {
       await fs.rename(p.tmp, this.dir(chainId));
     } catch (e) {

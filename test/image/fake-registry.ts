@@ -7,6 +7,8 @@ export interface FakeRegistryOptions {
   auth?: 'none' | 'basic' | 'bearer';
   username?: string;
   password?: string;
+  /** OAuth2 refresh token the token endpoint accepts in a POST (grant_type=refresh_token). */
+  refreshToken?: string;
 }
 
 export class FakeRegistry {
@@ -16,7 +18,13 @@ export class FakeRegistry {
   readonly hits = new Map<string, number>();
   tokenRequests = 0;
   /** Per-blob faults: 'truncate' closes after half the bytes once; 'corrupt' serves wrong bytes; 'redirect' sends a 307 to /storage. */
-  faults = new Map<string, 'truncate-once' | 'corrupt' | 'redirect' | 'truncate-always'>();
+  faults = new Map<string, 'truncate-once' | 'corrupt' | 'redirect' | 'truncate-always' | 'stall-once' | 'hold'>();
+  /** Form bodies of POSTs to the token endpoint. */
+  tokenPosts: URLSearchParams[] = [];
+  /** Requests parked by the 'hold' fault, answered by releaseHeld(). */
+  private held: (() => void)[] = [];
+  /** Bytes of each blob sent before a 'stall-once' stops sending (default half). */
+  stallAfter = new Map<string, number>();
   /** Blobs for which Range headers are ignored (full 200 answers). */
   ignoreRange = new Set<string>();
   /** Range headers seen. */
@@ -59,6 +67,16 @@ export class FakeRegistry {
     this.addManifest(repo, tag, img.manifest);
   }
 
+  /** Answers every request parked by a 'hold' fault (the fault is cleared first). */
+  releaseHeld(): void {
+    for (const [k, v] of this.faults) if (v === 'hold') this.faults.delete(k);
+    for (const h of this.held.splice(0)) h();
+  }
+
+  get heldCount(): number {
+    return this.held.length;
+  }
+
   count(p: string): number {
     return this.hits.get(p) ?? 0;
   }
@@ -85,6 +103,19 @@ export class FakeRegistry {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', `http://${this.host}`);
+    if (url.pathname === '/token' && req.method === 'POST') {
+      this.tokenRequests++;
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        this.tokenPosts.push(form);
+        const ok = this.opts.refreshToken && form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === this.opts.refreshToken;
+        res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(ok ? { access_token: 'good-token', expires_in: 300 } : { error: 'invalid_grant' }));
+      });
+      return;
+    }
     if (url.pathname === '/token') {
       this.tokenRequests++;
       const want = 'Basic ' + Buffer.from(`${this.opts.username}:${this.opts.password}`).toString('base64');
@@ -149,6 +180,17 @@ export class FakeRegistry {
       return;
     }
     const fault = this.faults.get(ref);
+    if (fault === 'hold') {
+      this.held.push(() => this.handle(req, res));
+      return;
+    }
+    if (fault === 'stall-once' && !req.headers.range) {
+      this.faults.delete(ref);
+      // Promise the whole blob, send part of it, then keep the connection open and silent.
+      res.writeHead(200, { 'content-length': String(data.length) });
+      res.write(data.subarray(0, this.stallAfter.get(ref) ?? data.length >> 1));
+      return;
+    }
     if (fault === 'redirect') {
       res.writeHead(307, { location: `http://${this.host}/storage/${ref}?sig=secret` });
       res.end();

@@ -73,10 +73,17 @@ export class ContentStore {
     this.ingestDir = path.join(root, 'ingest');
   }
 
-  async init(): Promise<void> {
-    await fs.rm(this.ingestDir, { recursive: true, force: true });
+  /** Creates the layout and removes interrupted ingests; returns the paths it removed. */
+  async init(): Promise<string[]> {
     await fs.mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.blobsDir, { recursive: true, mode: 0o755 });
+    const removed: string[] = [];
+    for (const name of await fs.readdir(this.ingestDir)) {
+      const p = path.join(this.ingestDir, name);
+      await fs.rm(p, { recursive: true, force: true });
+      removed.push(p);
+    }
+    return removed;
   }
 
   path(digest: string): string {
