@@ -12,7 +12,8 @@ NPM         ?= npm
 
 # Debian packages corral needs at run time, and those the tests and benchmarks use.
 RUN_PKGS  := runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux mount attr zstd
-TEST_PKGS := docker-registry busybox-static apache2-utils skopeo prometheus
+# golang-go + spdystream: the SPDY interop test compiles a client on Go's own spdystream, offline.
+TEST_PKGS := docker-registry busybox-static apache2-utils skopeo prometheus golang-go golang-github-docker-spdystream-dev
 BENCH_PKGS := containerd
 
 TS_SOURCES := $(shell find src test e2e bench cri-api -name '*.ts' -not -path 'cri-api/generated/*' 2>/dev/null) cri-api/api.proto tsconfig.json package.json

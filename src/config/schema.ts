@@ -75,7 +75,7 @@ export const schema: Section = {
       pull_timeout_seconds: { kind: 'int', default: 0, min: 0, doc: 'Deadline for a whole pull; 0: none beyond kubelet\'s own deadline and the stall detector.' },
       stall_bytes: { kind: 'int', default: 1024 * 1024, min: 1, doc: 'A blob download that moves fewer than this many bytes in stall_window_seconds is treated as stalled and resumed.' },
       stall_window_seconds: { kind: 'int', default: 60, min: 1, doc: 'Window for the stall detector.' },
-      max_concurrent_downloads: { kind: 'int', default: 3, min: 1, max: 64, doc: 'Parallel blob downloads per registry.' },
+      max_concurrent_downloads: { kind: 'int', default: 3, min: 1, max: 64, doc: 'Parallel layer downloads per pull (one registry serves at most 4x this across pulls).' },
       pinned_images: { kind: 'list', default: [], doc: 'Image names or globs (e.g. "registry.k8s.io/pause*") reported pinned so kubelet\'s image GC keeps them.', reload: true },
     },
   },
