@@ -8,15 +8,18 @@ BINDIR      ?= $(PREFIX)/bin
 SYSTEMDDIR  ?= /etc/systemd/system
 CONFDIR     ?= /etc/corral
 NODE        ?= node
+CC          ?= cc
 NPM         ?= npm
 
 # Debian packages corral needs at run time, and those the tests and benchmarks use.
-RUN_PKGS  := runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux mount attr zstd
+# gcc + libc6-dev: the build compiles the corral-io helper (src/native/corral-io.c).
+RUN_PKGS  := runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux mount attr zstd gcc libc6-dev
 # golang-go + spdystream: the SPDY interop test compiles a client on Go's own spdystream, offline.
 TEST_PKGS := docker-registry busybox-static apache2-utils skopeo prometheus golang-go golang-github-docker-spdystream-dev
 BENCH_PKGS := containerd
 
 TS_SOURCES := $(shell find src test e2e bench cri-api -name '*.ts' -not -path 'cri-api/generated/*' 2>/dev/null) cri-api/api.proto tsconfig.json package.json
+C_SOURCES  := $(wildcard src/native/*.c)
 
 .PHONY: build run test unit e2e bench install uninstall proto clean deps deps-run deps-test deps-bench npm-deps check-root
 
@@ -51,10 +54,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 npm-deps: node_modules/.package-lock.json
 
-dist/.built: node_modules/.package-lock.json $(TS_SOURCES) scripts/gen-types.js
+dist/.built: node_modules/.package-lock.json $(TS_SOURCES) $(C_SOURCES) scripts/gen-types.js
 	rm -rf dist
 	$(NPM) run --silent build
 	chmod +x dist/src/cli/main.js
+	install -d dist/bin
+	$(CC) -O2 -Wall -Wextra -o dist/bin/corral-io src/native/corral-io.c
 	@touch $@
 
 build: dist/.built

@@ -1,7 +1,14 @@
+import { createContainerArea } from '../container/index';
+import { toCriStatus } from '../cri/container';
 import { createImageArea } from '../cri/image';
+import { createStreamingArea } from '../cri/streaming';
 import { eventHandlers } from '../cri/events';
 import { toCriPodSandboxStatus } from '../cri/sandbox';
 import { EventBus } from '../events/bus';
+import { statsHandlers } from '../cri/stats';
+import { chunkedStream } from '../cri/chunked';
+import { StatsService } from '../stats/service';
+import type { UnaryHandler } from '../cri/types';
 import { createSandboxArea } from '../sandbox/index';
 import type { Area, AreaDeps } from './area';
 
@@ -24,6 +31,29 @@ export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: N
   onArea({ name: 'image', area: image });
   const sandbox = await createSandboxArea(child('sandbox'), { images: image.service });
   onArea({ name: 'sandbox', area: sandbox });
+  const container = await createContainerArea(child('container'), { images: image.service, sandboxes: sandbox.service, runtime: sandbox.runtime });
+  onArea({ name: 'container', area: container });
+  const streaming = await createStreamingArea(child('streaming'), { containers: container.service, sandboxes: sandbox.service, runtime: sandbox.runtime });
+  onArea({ name: 'streaming', area: streaming });
+  const stats = new StatsService({
+    log: deps.log.child({ area: 'stats' }),
+    liveIds: () => [...container.service.list().map((c) => c.id), ...sandbox.service.list().map((s) => s.id)],
+  });
+  onArea({ name: 'stats', area: { handlers: statsHandlers({ config: deps.config, stats, containers: container.service, sandboxes: sandbox.service }), close: async () => {} } });
+  // The Stream* list RPCs of CRI 1.36: the List answers, chunked.
+  const list = (area: { handlers: { unary?: Record<string, UnaryHandler> } }, name: string) => area.handlers.unary![name] as UnaryHandler<any, any>;
+  onArea({
+    name: 'streams',
+    area: {
+      handlers: {
+        stream: {
+          StreamPodSandboxes: chunkedStream(list(sandbox, 'ListPodSandbox'), 'items', 'pod_sandboxes'),
+          StreamContainers: chunkedStream(list(container, 'ListContainers'), 'containers', 'containers'),
+        },
+      },
+      close: async () => {},
+    },
+  });
   const podStatus = (id: string) => {
     try {
       return toCriPodSandboxStatus(sandbox.service.get(id));
@@ -33,6 +63,6 @@ export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: N
   };
   onArea({
     name: 'events',
-    area: { handlers: eventHandlers(events, { podStatus, containerStatuses: () => [] }), close: async () => {} },
+    area: { handlers: eventHandlers(events, { podStatus, containerStatuses: (podId) => container.service.list({ sandboxId: podId }).map(toCriStatus) }), close: async () => {} },
   });
 }

@@ -66,7 +66,7 @@ export class RuntimeDriver {
   runtime(handler: string): OciRuntime {
     const h = this.o.handlers()[handler];
     if (!h) throw invalidArgument(`unknown runtime handler ${JSON.stringify(handler)} (configured: ${Object.keys(this.o.handlers()).join(', ')})`);
-    return { name: handler, path: h.path, root: h.root || path.join(this.o.runRoot, 'runtime', handler) };
+    return { name: handler, path: h.path, root: h.root || path.join(this.o.runRoot, 'runtimes', handler) }; // = config handlerRoot(): wipe finds them
   }
 
   hasHandler(handler: string): boolean {
