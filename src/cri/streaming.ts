@@ -5,6 +5,7 @@ import type { ContainerRecord } from '../container/types';
 import type { SandboxRecord } from '../sandbox/types';
 import type { RuntimeDriver } from '../runtime/driver';
 import { helperAvailable, RuntimeStreamingBackend, type StreamContainer } from '../streaming/backends';
+import type { StreamingBackend } from '../streaming/backend';
 import { StreamingServer, validateExecRequest, validatePortForwardRequest, validateStreamFlags } from '../streaming/server';
 import type { HandlerSet, UnaryHandler } from './types';
 import type { ExecRequest__Output } from '../../cri-api/generated/runtime/v1/ExecRequest';
@@ -97,10 +98,27 @@ export async function createStreamingArea(deps: AreaDeps, s: StreamingAreaServic
     log,
     helperPath: s.helperPath,
   });
-  const server = await StreamingServer.start(StreamingServer.optionsFromConfig(deps.config, backend, log));
+  const m = deps.runtimeMetrics;
+  // corral_streaming_sessions{kind}: a session counts as open while its backend call runs.
+  const counted: StreamingBackend = m
+    ? {
+        exec: (req, io, signal) => during(m.openStreamingSession('exec'), () => backend.exec(req, io, signal)),
+        attach: (req, io, signal) => during(m.openStreamingSession('attach'), () => backend.attach(req, io, signal)),
+        portForward: (t, stream, signal) => during(m.openStreamingSession('portforward'), () => backend.portForward(t, stream, signal)),
+      }
+    : backend;
+  const server = await StreamingServer.start(StreamingServer.optionsFromConfig(deps.config, counted, log));
   return {
     handlers: streamingHandlers({ server, containers: s.containers, sandboxes: s.sandboxes }),
     service: server,
     close: () => server.close(),
   };
+}
+
+async function during<T>(done: () => void, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    done();
+  }
 }

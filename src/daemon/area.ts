@@ -3,6 +3,7 @@ import type { CorralConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
 import type { HandlerSet } from '../cri/types';
 import type { EventBus } from '../events/bus';
+import type { RuntimeMetrics } from '../metrics/runtime';
 
 /** What the composition root (src/daemon) hands every functional area. No globals. */
 export interface AreaDeps {
@@ -13,6 +14,8 @@ export interface AreaDeps {
   metrics: Registry;
   /** Lifecycle events for GetContainerEvents; areas publish CREATED/STARTED/STOPPED/DELETED here. */
   events?: EventBus;
+  /** Runtime metrics (containers, CNI, OCI runtime, streaming) on the daemon's registry. */
+  runtimeMetrics?: RuntimeMetrics;
 }
 
 /** A functional area (images, sandboxes, containers, ...) as the daemon sees it. */

@@ -8,6 +8,9 @@ import { EventBus } from '../events/bus';
 import { statsHandlers } from '../cri/stats';
 import { chunkedStream } from '../cri/chunked';
 import { StatsService } from '../stats/service';
+import { createRuntimeMetrics, type RuntimeMetrics } from '../metrics/runtime';
+import type { ContainerService } from '../container/service';
+import { errorMessage, isCorralError } from '../core/errors';
 import type { UnaryHandler } from '../cri/types';
 import { createSandboxArea } from '../sandbox/index';
 import type { Area, AreaDeps } from './area';
@@ -25,14 +28,18 @@ export interface NamedArea {
  */
 export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: NamedArea) => void): Promise<void> {
   const events = new EventBus();
-  const deps: AreaDeps = { ...base, events };
+  const runtimeMetrics = createRuntimeMetrics(base.metrics);
+  const deps: AreaDeps = { ...base, events, runtimeMetrics };
   const child = (name: string): AreaDeps => ({ ...deps, log: deps.log.child({ area: name }) });
   const image = await createImageArea(child('image'));
   onArea({ name: 'image', area: image });
   const sandbox = await createSandboxArea(child('sandbox'), { images: image.service });
   onArea({ name: 'sandbox', area: sandbox });
   const container = await createContainerArea(child('container'), { images: image.service, sandboxes: sandbox.service, runtime: sandbox.runtime });
+  countContainers(runtimeMetrics, container.handlers.unary!, container.service, events, deps.log);
   onArea({ name: 'container', area: container });
+  runtimeMetrics.setContainerStates(() => countBy(container.service.list().map((c) => (c.state === 'creating' ? 'created' : c.state))));
+  runtimeMetrics.setPodStates(() => countBy(sandbox.service.list().map((p) => p.state)));
   const streaming = await createStreamingArea(child('streaming'), { containers: container.service, sandboxes: sandbox.service, runtime: sandbox.runtime });
   onArea({ name: 'streaming', area: streaming });
   const stats = new StatsService({
@@ -65,4 +72,43 @@ export async function composeAreas(base: Omit<AreaDeps, 'events'>, onArea: (a: N
     name: 'events',
     area: { handlers: eventHandlers(events, { podStatus, containerStatuses: (podId) => container.service.list({ sandboxId: podId }).map(toCriStatus) }), close: async () => {} },
   });
+}
+
+function countBy(keys: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = (out[k] ?? 0) + 1;
+  return out;
+}
+
+/**
+ * Container counters from outside the container area: created/started/failed around the two RPCs
+ * (failures by error code), OOM kills from STOPPED events whose container exited OOMKilled.
+ */
+function countContainers(m: RuntimeMetrics, handlers: Record<string, UnaryHandler>, containers: ContainerService, events: EventBus, log: AreaDeps['log']): void {
+  const around = (name: 'CreateContainer' | 'StartContainer', ok: () => void) => {
+    const h = handlers[name];
+    handlers[name] = async (req, ctx) => {
+      try {
+        const res = await h(req, ctx);
+        ok();
+        return res;
+      } catch (e) {
+        m.containersFailed.inc({ reason: isCorralError(e) ? e.code : 'Internal' });
+        throw e;
+      }
+    };
+  };
+  around('CreateContainer', () => m.containersCreated.inc());
+  around('StartContainer', () => m.containersStarted.inc());
+  const ac = new AbortController();
+  void (async () => {
+    for await (const ev of events.subscribe(ac.signal)) {
+      if (ev.type !== 'CONTAINER_STOPPED_EVENT' || ev.containerId === ev.podSandboxId) continue;
+      try {
+        if (containers.get(ev.containerId).reason === 'OOMKilled') m.containerOomKills.inc();
+      } catch {
+        // removed meanwhile
+      }
+    }
+  })().catch((e) => log.warn('OOM kill counter stopped', { error: errorMessage(e) }));
 }

@@ -17,6 +17,8 @@ export interface RuntimeDriverOptions {
   logSizeMax?: () => number;
   log: Logger;
   timeoutMs?: number;
+  /** Wraps each runtime invocation, e.g. to record its duration and failures (corral_oci_runtime_operation_*). */
+  observe?: <T>(operation: string, binary: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 /** A container to create under conmon. */
@@ -79,7 +81,7 @@ export class RuntimeDriver {
     await fs.mkdir(r.persistDir, { recursive: true });
     await fs.mkdir(path.dirname(r.logPath), { recursive: true });
     await this.exits.forget(r.id); // a stale exit file would report the new container dead
-    return launchConmon({
+    return this.timed('create', 'conmon', () => launchConmon({
       conmon: this.o.conmon,
       runtimePath: rt.path,
       runtimeRoot: rt.root,
@@ -98,24 +100,32 @@ export class RuntimeDriver {
       systemdCgroup: this.o.cgroupManager() === 'systemd',
       logSizeMax: this.o.logSizeMax?.(),
       timeoutMs: r.timeoutMs ?? this.o.timeoutMs,
-    });
+    }));
+  }
+
+  private timed<T>(operation: string, binary: string, fn: () => Promise<T>): Promise<T> {
+    return this.o.observe ? this.o.observe(operation, binary, fn) : fn();
   }
 
   start(id: string, handler: string): Promise<void> {
-    return this.runc.start(this.runtime(handler), id);
+    const rt = this.runtime(handler);
+    return this.timed('start', rt.name, () => this.runc.start(rt, id));
   }
 
   kill(id: string, handler: string, signal: string, all = false): Promise<void> {
-    return this.runc.kill(this.runtime(handler), id, signal, all);
+    const rt = this.runtime(handler);
+    return this.timed('kill', rt.name, () => this.runc.kill(rt, id, signal, all));
   }
 
   state(id: string, handler: string): Promise<RuncState | undefined> {
-    return this.runc.state(this.runtime(handler), id);
+    const rt = this.runtime(handler);
+    return this.timed('state', rt.name, () => this.runc.state(rt, id));
   }
 
   /** Removes the container from the runtime, its exit file and attach socket link. Idempotent. */
   async delete(id: string, handler: string, force: boolean): Promise<void> {
-    await this.runc.delete(this.runtime(handler), id, force);
+    const rt = this.runtime(handler);
+    await this.timed('delete', rt.name, () => this.runc.delete(rt, id, force));
     await this.exits.forget(id);
     await fs.rm(path.join(this.socketDir, id), { force: true, recursive: true });
   }
