@@ -59,7 +59,7 @@ dist/.built: node_modules/.package-lock.json $(TS_SOURCES) $(C_SOURCES) scripts/
 	$(NPM) run --silent build
 	chmod +x dist/src/cli/main.js
 	install -d dist/bin
-	$(CC) -O2 -Wall -Wextra -o dist/bin/corral-io src/native/corral-io.c
+	for c in $(C_SOURCES); do $(CC) -O2 -Wall -Wextra -o dist/bin/$$(basename $$c .c) $$c || exit 1; done
 	@touch $@
 
 build: dist/.built
@@ -68,7 +68,7 @@ proto: npm-deps
 	$(NODE) scripts/gen-types.js
 
 run: deps-run build
-	exec $(NODE) dist/src/cli/main.js
+	exec dist/src/cli/main.js
 
 # One node --test run over unit and e2e tests, so the closing summary counts everything.
 test: deps-test build
@@ -89,7 +89,8 @@ install: deps-run build
 	cp -a dist package.json package-lock.json $(LIBDIR)/
 	install -d $(LIBDIR)/cri-api && cp cri-api/api.proto $(LIBDIR)/cri-api/
 	cd $(LIBDIR) && $(NPM) ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null
-	printf '#!/bin/sh\nexec %s %s/dist/src/cli/main.js "$$@"\n' "$$(command -v $(NODE))" "$(LIBDIR)" > $(BINDIR)/corral
+	@# The node flags come from main.js's shebang (one place), the node binary is pinned to the one found now.
+	printf '#!/bin/sh\nexec %s%s %s/dist/src/cli/main.js "$$@"\n' "$$(command -v $(NODE))" "$$(head -1 dist/src/cli/main.js | sed 's/^.*node//')" "$(LIBDIR)" > $(BINDIR)/corral
 	chmod 755 $(BINDIR)/corral
 	[ -e $(CONFDIR)/corral.toml ] || $(BINDIR)/corral config --default > $(CONFDIR)/corral.toml
 	install -m 644 systemd/corral.service $(SYSTEMDDIR)/corral.service

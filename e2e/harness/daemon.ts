@@ -1,11 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { waitFor } from '../../src/core/wait';
 import { criClients, type ImageClient, type RuntimeClient } from './cri-client';
 
 /** Compiled CLI entry point (dist/e2e/harness → dist/src/cli/main.js). */
 export const CORRAL_MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+/** The node flags the daemon runs with: those of main.js's shebang ("#!/usr/bin/env -S node --flag ..."). */
+export const DAEMON_NODE_FLAGS: string[] = (() => {
+  const first = readFileSync(CORRAL_MAIN, 'utf8').split('\n', 1)[0];
+  return first.replace(/^.*\bnode\b/, '').trim().split(/\s+/).filter(Boolean);
+})();
 
 export interface DaemonOptions {
   /** Extra TOML written as a drop-in (<config>.d/50-test.toml), so it may open any section. */
@@ -35,8 +41,8 @@ export interface TestDaemon {
   /** Resolves when the current daemon process exits. */
   exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Starts the daemon again on the same dirs (after stop or kill). */
-  start(): Promise<void>;
+  /** Starts the daemon again on the same dirs (after stop or kill); `env` replaces the start-up env from then on. */
+  start(opts?: { env?: Record<string, string> }): Promise<void>;
   /** Stops the daemon, removes every container, mount and file it made (corral wipe --force), and the temp dir. */
   cleanup(): Promise<void>;
 }
@@ -73,17 +79,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     mkdirSync(`${configFile}.d`);
     writeFileSync(path.join(`${configFile}.d`, '50-test.toml'), opts.config);
   }
+  let env = opts.env;
   let log = '';
   let child: ChildProcess | undefined;
   let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
   const { rt, img } = criClients(socket);
 
   const launch = async () => {
-    const argv = [CORRAL_MAIN, '--config', configFile, ...(opts.args ?? [])];
+    const argv = [...DAEMON_NODE_FLAGS, CORRAL_MAIN, '--config', configFile, ...(opts.args ?? [])];
     // setpriv --pdeathsig: if the test process dies, the daemon gets SIGTERM instead of lingering.
     const c = existsSync('/usr/bin/setpriv')
-      ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'TERM', process.execPath, ...argv], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'TERM', process.execPath, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     c.stdout!.on('data', (b: Buffer) => (log += b.toString()));
     c.stderr!.on('data', (b: Buffer) => (log += b.toString()));
@@ -129,7 +136,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     pid: () => child?.pid,
     exited: () => exit,
     stop,
-    start: launch,
+    start: (o?: { env?: Record<string, string> }) => {
+      if (o?.env) env = o.env;
+      return launch();
+    },
     cleanup: async () => {
       await stop();
       rt.close();

@@ -148,16 +148,18 @@ class LocalExtractor implements Extractor {
 
 /**
  * Layer extractors on worker threads, reused across layers (idle workers are kept, unref'd, up to
- * maxIdle). Small layers, and builds without the compiled worker file, extract in-process.
+ * maxIdle, and ended after idleMs without work: each holds ~10 MB that an idle node should not pay for).
+ * Small layers, and builds without the compiled worker file, extract in-process.
  */
 export class ExtractorPool {
   private readonly idle: Worker[] = [];
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
   private readonly all = new Set<Worker>();
   private closed = false;
   readonly workerAvailable: boolean;
 
   constructor(
-    private readonly opts: { log?: Logger; maxIdle?: number; minWorkerBytes?: number; useWorkers?: boolean } = {},
+    private readonly opts: { log?: Logger; maxIdle?: number; minWorkerBytes?: number; useWorkers?: boolean; idleMs?: number } = {},
   ) {
     this.workerAvailable = (opts.useWorkers ?? true) && existsSync(WORKER_FILE);
   }
@@ -172,6 +174,8 @@ export class ExtractorPool {
       return new LocalExtractor(new LayerExtractor(dir, compression, { log: this.log, what }));
     }
     const w = this.idle.pop() ?? this.spawn();
+    clearTimeout(this.idleTimers.get(w));
+    this.idleTimers.delete(w);
     return new WorkerExtractor(w, this, this.log, dir, compression, what);
   }
 
@@ -222,11 +226,23 @@ export class ExtractorPool {
     }
     w.unref();
     this.idle.push(w);
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(w);
+      const i = this.idle.indexOf(w);
+      if (i >= 0) {
+        this.idle.splice(i, 1);
+        void w.terminate();
+      }
+    }, this.opts.idleMs ?? 60_000);
+    timer.unref();
+    this.idleTimers.set(w, timer);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.idle.length = 0;
+    for (const t of this.idleTimers.values()) clearTimeout(t);
+    this.idleTimers.clear();
     await Promise.all([...this.all].map((w) => w.terminate()));
   }
 }
