@@ -16,7 +16,13 @@ import type { LinuxSandboxSecurityContext__Output } from '../../cri-api/generate
 import type { PodSandbox } from '../../cri-api/generated/runtime/v1/PodSandbox';
 import type { PodSandboxStatus as PodSandboxStatusMsg } from '../../cri-api/generated/runtime/v1/PodSandboxStatus';
 
-const nsMode = (m: string | undefined): NamespaceMode => (m ? (m.toLowerCase() as NamespaceMode) : 'pod');
+/** An enum field as its name; an unknown value arrives as a number and is InvalidArgument. */
+function enumName(v: unknown, what: string): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw invalidArgument(`${what}: unknown value ${String(v)}`);
+  return v;
+}
+const nsMode = (m: string | undefined, what = 'namespace mode'): NamespaceMode => ((enumName(m, what) ?? 'POD').toLowerCase() as NamespaceMode);
 const toNsMode = (m: NamespaceMode) => m.toUpperCase() as 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';
 
 function int64(v: { value: string } | null | undefined, what: string): number | undefined {
@@ -51,7 +57,7 @@ export function toPodSandboxSpec(c: PodSandboxConfig__Output | null, runtimeHand
     logDirectory: c.log_directory,
     dns: c.dns_config ? { servers: c.dns_config.servers, searches: c.dns_config.searches, options: c.dns_config.options } : undefined,
     portMappings: c.port_mappings.map((p) => ({
-      protocol: (p.protocol ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp',
+      protocol: (enumName(p.protocol, 'port_mappings.protocol') ?? 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp',
       containerPort: p.container_port,
       hostPort: p.host_port,
       hostIp: p.host_ip,

@@ -2,7 +2,7 @@ import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log/logger';
 import { failedPrecondition, errorMessage } from '../core/errors';
-import { readJson, writeJsonAtomic } from '../store/atomic';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../store/atomic';
 import { loadFirstNetwork, versionAtLeast, type NetworkConfigList } from './config';
 import { execPlugin, pluginStdin, type PodRef, type RuntimeConfig, type Invocation } from './invoke';
 import { resultIps, type CniResult } from './result';
@@ -65,6 +65,7 @@ export class CniManager {
   /** Loads the config and starts watching the config dirs. */
   async start(): Promise<void> {
     await fs.mkdir(this.cacheDir, { recursive: true });
+    await removeStaleTemps(this.cacheDir);
     await this.reload();
     this.watchDirs();
   }
@@ -153,6 +154,15 @@ export class CniManager {
 
   private cacheFile(id: string): string {
     return path.join(this.cacheDir, `${id}.json`);
+  }
+
+  /** Ids of every cached attachment (for the start-up sweep of attachments without a sandbox). */
+  async cachedIds(): Promise<string[]> {
+    try {
+      return (await fs.readdir(this.cacheDir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5));
+    } catch {
+      return [];
+    }
   }
 
   /** The cached attachment of a sandbox, if any. */

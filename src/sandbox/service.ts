@@ -5,6 +5,7 @@ import { Histogram, type Registry } from 'prom-client';
 import type { CorralConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { alreadyExists, CorralError, errorMessage, internal, invalidArgument, isCorralError, notFound } from '../core/errors';
+import { faultPoint } from '../core/fault';
 import { newId, nowNs } from '../core/ids';
 import { KeyedMutex } from '../core/keyed-mutex';
 import { Rollback } from '../core/rollback';
@@ -14,13 +15,15 @@ import { defaultInfraSeccomp } from '../oci/seccomp';
 import type { OciSeccomp } from '../oci/spec';
 import type { CniManager } from '../network/cni';
 import type { RuntimeDriver } from '../runtime/driver';
-import { cgroupsPathFor, checkCgroupParent } from '../sys/cgroups';
+import { cgroupsPathFor, checkCgroupParent, removeCgroup } from '../sys/cgroups';
+import { mountPoints } from '../sys/mount';
 import { clampOomScoreAdj, mustRestrictOomScoreAdj, type DaemonCapabilities } from '../sys/caps';
 import { pinNamespaces, unpinNamespaces } from '../sys/netns';
 import { renderHosts, renderResolvConf } from './files';
 import { pauseRootfsPaths, type PauseImage } from './pause-image';
 import type { EventBus, RuntimeEventType } from '../events/bus';
 import { filterSandboxes } from './filter';
+import { sweepOrphans } from './orphans';
 import { HostPortRegistry, probeHostPorts } from './hostports';
 import type { PodSandboxSpec, SandboxFilter, SandboxPaths, SandboxRecord } from './types';
 import { shmSizeOf, stableStringify, validateSpec } from './validate';
@@ -201,13 +204,16 @@ export class SandboxService {
       rb.push('remove record', () => fs.rm(this.recordFile(id), { force: true }));
       rb.push('remove sandbox dir', () => fs.rm(p.dir, { recursive: true, force: true }));
       await fs.mkdir(p.bundle, { recursive: true });
+      faultPoint('sandbox.run.before-record');
       await writeJsonAtomic(this.recordFile(id), rec);
+      faultPoint('sandbox.run.after-record');
 
       step = 'namespaces';
       const t = performance.now();
       rb.push('unpin namespaces', () => unpinNamespaces(this.pinnedPaths(p)));
       await pinNamespaces({ net: p.netns, ipc: p.ipcns, uts: p.utsns, shm: p.shmMounted ? { path: p.shm, sizeBytes: shmSizeOf(spec) } : undefined });
       rec.timings.namespacesMs = ms(t);
+      faultPoint('sandbox.run.after-namespaces');
 
       // The infra only needs the pinned namespaces, not the pod's addresses: CNI ADD and the infra start
       // run side by side (both undos are pushed before either starts), unless a sysctl names an interface
@@ -239,7 +245,9 @@ export class SandboxService {
       ]);
       rec.timings.totalMs = ms(t0);
       rec.state = 'ready';
+      faultPoint('sandbox.run.before-ready');
       await writeJsonAtomic(this.recordFile(id), rec);
+      faultPoint('sandbox.run.after-ready');
       rb.commit();
       this.view.set(id, rec);
       this.observe(rec);
@@ -261,6 +269,7 @@ export class SandboxService {
       .map((m) => ({ hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol, ...(m.hostIp ? { hostIP: m.hostIp } : {}) }));
     const pod = { namespace: spec.metadata.namespace, name: spec.metadata.name, uid: spec.metadata.uid, id };
     const res = await this.d.cni.setUp(pod, p.netns!, { portMappings });
+    faultPoint('sandbox.run.after-cni-add');
     rec.ips = res.ips;
     rec.network = res.network;
     rec.cniResult = res.result;
@@ -301,7 +310,9 @@ export class SandboxService {
     });
     await fs.writeFile(path.join(p.bundle, 'config.json'), JSON.stringify(oci));
     const { pid } = await this.d.driver.create({ id, handler, bundle: p.bundle, logPath: p.infraLog, persistDir: p.bundle, name: `${spec.metadata.name}-infra` });
+    faultPoint('sandbox.run.after-infra-create');
     await this.d.driver.start(id, handler);
+    faultPoint('sandbox.run.after-infra-start');
     rec.pid = pid;
     rec.timings.infraStartMs = ms(t);
   }
@@ -365,8 +376,10 @@ export class SandboxService {
     if (!rec) return;
     for (const h of this.stopHooks) await h(id);
     await this.stopInfra(rec);
+    faultPoint('sandbox.stop.after-infra-kill');
     await this.unmountPause(rec);
     if (rec.spec.namespaces.network !== 'node') await this.d.cni.tearDown(id);
+    faultPoint('sandbox.stop.after-cni-del');
     this.hostPorts.release(id);
     await unpinNamespaces(this.pinnedPaths(rec.paths));
     if (rec.state !== 'notready' || !rec.stoppedAtNs) {
@@ -390,6 +403,8 @@ export class SandboxService {
       }
     }
     await this.d.driver.delete(rec.id, rec.handler, true);
+    // runc delete removes the cgroup only of containers it still knows (not after a reboot-like loss of its state).
+    if (this.d.config.runtime.cgroup_manager === 'cgroupfs') await removeCgroup(rec.cgroupsPath);
   }
 
   /** Removes the pod: stops it if needed, then deletes its files and record. Unknown ids succeed. */
@@ -401,8 +416,10 @@ export class SandboxService {
       if (!rec) return;
       for (const h of this.removeHooks) await h(rec.id);
       await this.stopLocked(rec.id);
+      faultPoint('sandbox.remove.after-stop');
       await this.d.driver.delete(rec.id, rec.handler, true);
       await fs.rm(rec.paths.dir, { recursive: true, force: true });
+      faultPoint('sandbox.remove.after-files');
       await fs.rm(this.recordFile(rec.id), { force: true });
       this.view.delete(rec.id);
       this.emit('CONTAINER_DELETED_EVENT', rec.id);
@@ -489,6 +506,8 @@ export class SandboxService {
     } catch {
       return;
     }
+    // Ids with a record file, readable or not: the orphan sweep leaves their resources alone.
+    const known = new Set(names.map((n) => n.slice(0, -5)));
     for (const n of names) {
       let rec: SandboxRecord | undefined;
       try {
@@ -505,17 +524,60 @@ export class SandboxService {
         this.view.set(rec.id, { ...rec, state: 'notready' });
       }
     }
+    const repaired = await sweepOrphans({
+      runRoot: this.runRoot,
+      log: this.d.log,
+      known,
+      cniIds: () => this.d.cni.cachedIds(),
+      cniTearDown: (id) => this.d.cni.tearDown(id),
+      releasePause: this.d.pause ? (id, dir) => this.d.pause!.unmount(id, pauseRootfsPaths(dir)) : undefined,
+    });
+    if (repaired.length > 0) this.d.log.warn('repaired leftovers of sandboxes without a record', { repaired });
+  }
+
+  /**
+   * Undoes a creation a crash interrupted (record still 'creating'): infra container, pause rootfs, CNI
+   * attachment, pinned namespaces, cgroup, files, record. Logs what it found and undid.
+   */
+  private async undoCreate(rec: SandboxRecord): Promise<void> {
+    const repaired: string[] = [];
+    const st = await this.d.driver.state(rec.id, rec.handler).catch(() => undefined);
+    if (st) repaired.push(`infra container (${st.status})`);
+    // Waits for the infra's exit (so conmon has written its exit file and gone) before deleting it.
+    await this.stopInfra(rec).catch((e) => this.d.log.warn('cannot delete the infra of an interrupted creation', { sandbox: rec.id, error: errorMessage(e) }));
+    if (this.pauseImageFor(rec)) {
+      await this.unmountPause(rec);
+      repaired.push('pause rootfs');
+    }
+    let cniFailed = false;
+    if (rec.spec.namespaces.network !== 'node' && (await this.d.cni.attachment(rec.id))) {
+      try {
+        await this.d.cni.tearDown(rec.id);
+        repaired.push('CNI attachment (DEL)');
+      } catch (e) {
+        // The cached attachment stays: the start-up orphan sweep retries the DEL next time.
+        cniFailed = true;
+        this.d.log.error('CNI DEL of an interrupted creation failed', { sandbox: rec.id, error: errorMessage(e) });
+      }
+    }
+    const mounted = await mountPoints();
+    const pinned = this.pinnedPaths(rec.paths);
+    const was = pinned.filter((p) => mounted.has(p));
+    if (was.length > 0) repaired.push(`mounts ${was.map((p) => (path.basename(p) === rec.id ? path.basename(path.dirname(p)) : path.basename(p))).join(', ')}`);
+    await unpinNamespaces(pinned);
+    await fs.rm(rec.paths.dir, { recursive: true, force: true });
+    await fs.rm(this.recordFile(rec.id), { force: true });
+    this.d.log.warn('repaired a sandbox creation interrupted by a restart: removed', {
+      sandbox: rec.id,
+      pod: `${rec.spec.metadata.namespace}/${rec.spec.metadata.name}`,
+      repaired: repaired.length > 0 ? repaired : ['record and files only'],
+      ...(cniFailed ? { pending: 'CNI DEL' } : {}),
+    });
   }
 
   private async recoverOne(rec: SandboxRecord): Promise<void> {
     if (rec.state === 'creating') {
-      this.d.log.warn('undoing a sandbox creation interrupted by a restart', { sandbox: rec.id });
-      await this.d.driver.delete(rec.id, rec.handler, true).catch(() => undefined);
-      await this.unmountPause(rec).catch(() => undefined);
-      if (rec.spec.namespaces.network !== 'node') await this.d.cni.tearDown(rec.id).catch(() => undefined);
-      await unpinNamespaces(this.pinnedPaths(rec.paths));
-      await fs.rm(rec.paths.dir, { recursive: true, force: true });
-      await fs.rm(this.recordFile(rec.id), { force: true });
+      await this.undoCreate(rec);
       return;
     }
     this.view.set(rec.id, rec);
@@ -525,7 +587,7 @@ export class SandboxService {
     const exited = await this.d.driver.exitStatus(rec.id);
     const st = exited ? undefined : await this.d.driver.state(rec.id, rec.handler).catch(() => undefined);
     if (exited || !st || st.status === 'stopped') {
-      this.d.log.warn('pod sandbox infra is gone; marking NOTREADY', { sandbox: rec.id });
+      this.d.log.warn('repaired: pod sandbox infra is gone; marking NOTREADY', { sandbox: rec.id, infra: exited ? `exited ${exited.exitCode}` : st ? st.status : 'unknown to the runtime' });
       await this.markNotReady(rec.id);
     }
   }
