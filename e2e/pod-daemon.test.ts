@@ -135,3 +135,20 @@ test('GetContainerEvents streams a pod lifecycle with its status', { timeout: 12
     await removeCgroup('/corral-e2e-daemon');
   }
 });
+
+test('UpdatePodSandboxResources: NotFound for unknown pods, InvalidArgument for bad values, accepted otherwise', { timeout: 60_000 }, async () => {
+  const d = await startDaemon({ config: '[runtime]\n' });
+  try {
+    await assert.rejects(d.rt.UpdatePodSandboxResources({ pod_sandbox_id: 'nope' }), (e: { code: number }) => e.code === 5);
+    const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({
+      config: { ...pod('resize', path.join(d.dir, 'logs')), linux: { cgroup_parent: '/corral-e2e-daemon', security_context: { namespace_options: { network: 'NODE' } } } },
+    });
+    await assert.rejects(d.rt.UpdatePodSandboxResources({ pod_sandbox_id: id, resources: { memory_limit_in_bytes: '-5' } }), (e: { code: number }) => e.code === 3);
+    await d.rt.UpdatePodSandboxResources({ pod_sandbox_id: id, resources: { cpu_shares: '512', memory_limit_in_bytes: '268435456' } });
+    await d.rt.StopPodSandbox({ pod_sandbox_id: id });
+    await d.rt.RemovePodSandbox({ pod_sandbox_id: id });
+  } finally {
+    await d.cleanup();
+    await removeCgroup('/corral-e2e-daemon');
+  }
+});

@@ -1,4 +1,7 @@
 import { invalidArgument } from '../core/errors';
+import { toResources } from './container';
+import { validateResources } from '../container/spec/resources';
+import type { UpdatePodSandboxResourcesRequest__Output } from '../../cri-api/generated/runtime/v1/UpdatePodSandboxResourcesRequest';
 import { nowNs } from '../core/ids';
 import type { HandlerSet, UnaryHandler } from './types';
 import type { SandboxService } from '../sandbox/service';
@@ -111,6 +114,16 @@ export function sandboxHandlers(svc: SandboxService): HandlerSet {
       timestamp: nowNs().toString(),
     };
   };
+  // Pod-level resources belong to kubelet's pod cgroup, which kubelet resizes itself; like containerd without
+  // NRI, corral validates the call (known pod, sane values) and has nothing more to apply.
+  const UpdatePodSandboxResources: UnaryHandler<UpdatePodSandboxResourcesRequest__Output, object> = async (req) => {
+    svc.get(req.pod_sandbox_id);
+    for (const r of [req.overhead, req.resources]) {
+      const input = toResources(r);
+      if (input) validateResources(input);
+    }
+    return {};
+  };
   const ListPodSandbox: UnaryHandler<ListPodSandboxRequest__Output, ListPodSandboxResponse> = async (req) => ({
     items: svc.list(toFilter(req.filter)).map(
       (r): PodSandbox => ({
@@ -124,7 +137,7 @@ export function sandboxHandlers(svc: SandboxService): HandlerSet {
       }),
     ),
   });
-  return { unary: { RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox } };
+  return { unary: { RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, UpdatePodSandboxResources } };
 }
 
 /** The CRI PodSandboxStatus of a record (also sent with GetContainerEvents). */
