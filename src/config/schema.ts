@@ -18,7 +18,7 @@ export type Section = Record<string, Setting>;
 
 const handlerEntry: Section = {
   path: { kind: 'string', default: '/usr/sbin/runc', doc: 'Path of the OCI runtime binary.' },
-  root: { kind: 'string', default: '', doc: 'State directory passed to the runtime as --root (empty: <run_root>/<handler name>).' },
+  root: { kind: 'string', default: '', doc: 'State directory passed to the runtime as --root (empty: <run_root>/runtimes/<handler name>).' },
   type: { kind: 'enum', values: ['oci'], default: 'oci', doc: 'Runtime type; "oci" runtimes speak the runc command line.' },
 };
 
