@@ -12,7 +12,7 @@ CC          ?= cc
 NPM         ?= npm
 
 # Debian packages corral needs at run time, and those the tests and benchmarks use.
-# gcc + libc6-dev: the build compiles the corral-io helper (src/native/corral-io.c).
+# gcc + libc6-dev: the build compiles the C helpers in src/native/ (corral-io for streaming, corral-spawn for cheap process spawns).
 RUN_PKGS  := runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux mount attr zstd gcc libc6-dev
 # golang-go + spdystream: the SPDY interop test compiles a client on Go's own spdystream, offline.
 TEST_PKGS := docker-registry busybox-static apache2-utils skopeo prometheus golang-go golang-github-docker-spdystream-dev

@@ -133,7 +133,7 @@ export function toContainerConfig(c: ContainerConfig__Output | null): ContainerC
     tty: !!c.tty,
     resources: toResources(c.linux?.resources),
     security: toSecurity(sc),
-    pidMode: (ns?.pid ?? 'POD').toLowerCase() as PidMode,
+    pidMode: pidModeOf(ns?.pid),
     pidTargetId: ns?.target_id ?? '',
     stopSignal: c.stop_signal && c.stop_signal !== 'RUNTIME_DEFAULT' ? String(c.stop_signal) : '',
   };
@@ -274,3 +274,10 @@ export function containerHandlers(svc: ContainerService): HandlerSet {
   };
 }
 
+
+/** The PID namespace mode; an unknown enum number (it arrives as a number) is InvalidArgument. */
+function pidModeOf(v: unknown): PidMode {
+  if (v === undefined || v === null || v === '') return 'pod';
+  if (typeof v !== 'string' || !['POD', 'CONTAINER', 'NODE', 'TARGET'].includes(v)) throw invalidArgument(`namespace_options.pid: unknown value ${String(v)}`);
+  return v.toLowerCase() as PidMode;
+}

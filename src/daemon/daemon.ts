@@ -15,6 +15,7 @@ import { sdNotify } from './notify';
 import { preflight } from './preflight';
 import { RuntimeInfo, type NetworkStatusSource } from './runtime-info';
 import { prepareSocketPath, secureSocket } from './socket';
+import { closeSpawner } from '../sys/spawner';
 
 export interface DaemonInput {
   config: CorralConfig;
@@ -90,6 +91,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
         log.warn('area close failed', { error: (e as Error).message });
       }
     }
+    await closeSpawner().catch(() => {});
     await import('node:fs').then((fs) => fs.promises.rm(config.socket, { force: true })).catch(() => {});
     await lock.release();
   }
