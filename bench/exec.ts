@@ -13,6 +13,7 @@ import { NETWORKS } from './lib-net';
 import { leftOversText, startCorral, type Peer } from './lib-peer';
 import { alternate, n, ratio, round, summarize, timed } from './lib-stats';
 import { table } from './lib-table';
+import { spdyExec } from '../test/streaming/clients';
 
 const CGROUP = '/corral-bench-exec';
 const ROUNDS = n(60, 10);
@@ -55,16 +56,26 @@ async function main(): Promise<void> {
     await p.rt.ExecSync({ container_id: created, cmd: ['true'], timeout: '10' });
     await run('/usr/sbin/runc', [`--root=${runcRoot}`, 'exec', created, 'true'], { timeoutMs: 30_000 });
 
+    // Streaming exec: the Exec RPC for a URL, then the SPDY session kubelet/crictl would open, until the exit status.
+    const streamExec = async () => {
+      const { url } = await p.rt.Exec({ container_id: created, cmd: ['true'], stdout: true, stderr: true });
+      const res = await spdyExec(url, { stderr: true });
+      if (res.status?.status !== 'Success') throw new Error(`streaming exec failed: ${res.error}`);
+    };
+    await streamExec();
     const r = await alternate(ROUNDS, {
       corral: () => timed(() => p.rt.ExecSync({ container_id: created, cmd: ['true'], timeout: '10' })),
+      stream: () => timed(streamExec),
       floor: () => timed(() => run('/usr/sbin/runc', [`--root=${runcRoot}`, 'exec', created, 'true'], { timeoutMs: 30_000 })),
     });
     const c = summarize(r.corral);
+    const st = summarize(r.stream);
     const f = summarize(r.floor);
-    console.log(`ExecSync \`true\`, ${ROUNDS} rounds alternating with the floor (runc exec on the same container)\n`);
-    console.log(table(['path', 'p50 ms', 'p95 ms', 'min ms'], [['corral ExecSync', c.p50, c.p95, c.min], ['floor: runc exec', f.p50, f.p95, f.min]]));
-    console.log(`\noverhead over the floor: p50 ${(c.p50 - f.p50).toFixed(1)} ms (ratio ${ratio(c.p50, f.p50).toFixed(2)})`);
-    console.log('RESULT ' + JSON.stringify({ bench: 'exec', rounds: ROUNDS, corral: c, floor: f, overheadP50Ms: round(c.p50 - f.p50), ratioP50: round(ratio(c.p50, f.p50), 3) }));
+    console.log(`exec \`true\`, ${ROUNDS} rounds alternating with the floor (runc exec on the same container)\n`);
+    console.log(table(['path', 'p50 ms', 'p95 ms', 'min ms'], [['corral ExecSync', c.p50, c.p95, c.min], ['corral Exec (SPDY session)', st.p50, st.p95, st.min], ['floor: runc exec', f.p50, f.p95, f.min]]));
+    console.log(`\nExecSync overhead over the floor: p50 ${(c.p50 - f.p50).toFixed(1)} ms (ratio ${ratio(c.p50, f.p50).toFixed(2)})`);
+    console.log(`streaming exec overhead over the floor: p50 ${(st.p50 - f.p50).toFixed(1)} ms (ratio ${ratio(st.p50, f.p50).toFixed(2)})`);
+    console.log('RESULT ' + JSON.stringify({ bench: 'exec', rounds: ROUNDS, corral: c, stream: st, floor: f, overheadP50Ms: round(c.p50 - f.p50), ratioP50: round(ratio(c.p50, f.p50), 3), streamRatioP50: round(ratio(st.p50, f.p50), 3) }));
   } finally {
     if (peer) console.log(`cleanup: left behind ${leftOversText(await peer.stop())}`);
     await reg.stop();
