@@ -9,6 +9,7 @@ import { CORRAL_VERSION, RUNTIME_API_VERSION } from '../core/version';
 import { runDaemon } from '../daemon/daemon';
 import { createLogger, type LogSettings } from '../log/logger';
 import { checkHost, formatCheck } from './check';
+import { checkStorage } from './check-storage';
 import { wipe } from './wipe';
 
 const COMMANDS = ['run', 'config', 'version', 'check', 'wipe', 'help'] as const;
@@ -28,6 +29,8 @@ Commands:
                         --default   print the built-in defaults instead
   version             print the version   (--json for JSON)
   check               check the host for everything corral needs, say what is missing and how to install it
+                        --storage   instead verify stored blobs and layers against their digests and
+                                    records, and remove only what is corrupt (the daemon must be stopped)
   wipe                remove all corral state; refuses while containers run unless --force
   help                this text
 
@@ -101,9 +104,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(values.markdown ? renderMarkdown() : renderToml(config));
       return 0;
     case 'check': {
+      if (values.storage) {
+        const res = await checkStorage(config.root, (l) => process.stdout.write(l + '\n'));
+        for (const f of res.failed) process.stderr.write(`corral: ${f}\n`);
+        return res.code;
+      }
       const results = await checkHost(config);
       process.stdout.write(formatCheck(results));
-      if (values.storage) process.stdout.write('storage check: no image content stored yet\n');
       return results.every((r) => r.ok || r.name === 'CNI config') ? 0 : 1;
     }
     case 'wipe': {

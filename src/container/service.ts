@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CorralConfig } from '../config/schema';
 import { CorralError, errorMessage, failedPrecondition, internal, invalidArgument, isCorralError, notFound } from '../core/errors';
+import { faultPoint } from '../core/fault';
 import { newId, nowNs } from '../core/ids';
 import { KeyedMutex } from '../core/keyed-mutex';
 import { Rollback } from '../core/rollback';
@@ -245,14 +246,15 @@ export class ContainerService {
       rb.push('unmount rootfs', () => this.rootfs.unmount(p.rootfs));
       const lower = input.imageRoot as string[];
       const steps: [string, Promise<unknown>][] = [
-        ['record', this.store.save(rec)],
+        ['record', this.store.save(rec).then(() => faultPoint('container.create.after-record'))],
         ['image lease', this.d.images.acquire(image.id, leaseHolder(id))],
         ['rootfs', (async () => {
           await this.rootfs.mount(lower, { dir: p.dir, upper: p.upper, work: p.work, target: p.rootfs });
+          faultPoint('container.create.after-rootfs');
           for (const v of built.imageVolumes) await fs.mkdir(v.hostPath, { recursive: true });
         })()],
         // The bundle lives under run_root (volatile): replaced atomically, no fsync needed.
-        ['bundle', writeFileReplace(path.join(p.bundle, 'config.json'), ociSpecJson(built.spec))],
+        ['bundle', writeFileReplace(path.join(p.bundle, 'config.json'), ociSpecJson(built.spec)).then(() => faultPoint('container.create.after-bundle'))],
       ];
       const settled = await Promise.allSettled(steps.map(([, pr]) => pr));
       const failed = settled.findIndex((r) => r.status === 'rejected');
@@ -277,6 +279,7 @@ export class ContainerService {
           stdinOnce: cfg.stdinOnce,
         });
         final = { ...rec, state: 'created', pid };
+        faultPoint('container.create.after-runtime-create');
       } catch (e) {
         // A command that cannot run is the workload's fault, not the runtime's: the container exists,
         // reports EXITED with the reason, and StartContainer explains.
@@ -344,6 +347,7 @@ export class ContainerService {
       const startedAt = nowNs(); // before runc start: a quick process may exit before start returns
       try {
         await this.d.driver.start(rec.id, rec.handler);
+        faultPoint('container.start.after-runtime-start');
       } catch (e) {
         const msg = errorMessage(e);
         if (!isCannotRunError(msg)) throw e;
@@ -396,6 +400,7 @@ export class ContainerService {
       // The runtime no longer knows the container (lost across a reboot): it is not running.
     }
     if (all) await killCgroup(rec.cgroupsPath); // processes left in a shared PID namespace
+    faultPoint('container.stop.after-kill');
     if (!st) st = await this.d.driver.exitStatus(id);
     if (!st) {
       const state = await this.d.driver.state(id, rec.handler).catch(() => undefined);
@@ -446,10 +451,13 @@ export class ContainerService {
     const rec = this.view.get(id);
     if (!rec) return;
     if (rec.state === 'created' || rec.state === 'running') await this.stopLocked(id, 0);
+    faultPoint('container.remove.after-stop');
     await this.d.driver.delete(id, rec.handler, true);
     await this.rootfs.unmount(rec.paths.rootfs);
+    faultPoint('container.remove.after-unmount');
     await fs.rm(rec.paths.dir, { recursive: true, force: true });
     await fs.rm(rec.paths.bundle, { recursive: true, force: true });
+    faultPoint('container.remove.after-files');
     this.view.delete(id);
     this.processes.delete(id);
     await this.writeLock.run(id, () => this.store.remove(id));
@@ -639,7 +647,7 @@ export class ContainerService {
       }
       for (const n of names) {
         if (!/^[0-9a-f]{64}$/.test(n) || this.view.has(n)) continue;
-        this.d.log.warn('removing the leftovers of a container without a record', { container: n, dir: path.join(base, n) });
+        this.d.log.warn('repaired: removing the leftovers of a container without a record', { container: n, dir: path.join(base, n) });
         try {
           const p = this.containerPaths(n);
           await this.d.driver.delete(n, this.d.config.runtime.default_handler, true).catch(() => undefined);
@@ -654,7 +662,7 @@ export class ContainerService {
 
   private async recoverOne(rec: ContainerRecord): Promise<void> {
     if (rec.state === 'creating') {
-      this.d.log.warn('undoing a container creation interrupted by a restart', { container: rec.id });
+      this.d.log.warn('repaired: undoing a container creation interrupted by a restart', { container: rec.id });
       await this.d.driver.delete(rec.id, rec.handler, true).catch(() => undefined);
       await this.rootfs.unmount(rec.paths.rootfs);
       await fs.rm(rec.paths.dir, { recursive: true, force: true });
@@ -670,10 +678,11 @@ export class ContainerService {
     if (st) return this.recordExit(rec.id, st);
     const rs = await this.d.driver.state(rec.id, rec.handler).catch(() => undefined);
     if (!rs || rs.status === 'stopped') {
-      this.d.log.warn('container ended while corral was down and left no exit status', { container: rec.id });
+      this.d.log.warn('repaired: container ended while corral was down and left no exit status', { container: rec.id });
       return this.recordExit(rec.id, { exitCode: UNKNOWN_EXIT_CODE, finishedAtNs: nowNs() }, 'the container ended while corral was down; its exit status was lost');
     }
     if (rs.status === 'running' && rec.state === 'created') {
+      this.d.log.warn('repaired: container started before a restart is recorded as running', { container: rec.id });
       this.view.set(rec.id, started(rec, nowNs()));
       await this.persist(rec.id);
     }

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { Registry } from 'prom-client';
 import type { CorralConfig } from '../config/schema';
 import { CorralError, canceled, deadlineExceeded, invalidArgument, isCorralError, notFound, unavailable } from '../core/errors';
+import { faultPoint } from '../core/fault';
 import { KeyedMutex } from '../core/keyed-mutex';
 import { SingleFlight } from '../core/single-flight';
 import { nowNs } from '../core/ids';
@@ -139,7 +140,10 @@ export class ImageService {
     if (snaps.length > 0) s.log.info('removed half-unpacked layer snapshots', { count: snaps.length, paths: snaps });
     await fs.mkdir(path.join(s.root, 'images'), { recursive: true, mode: 0o700 });
     await s.index.load();
-    await s.gc();
+    await s.dropBrokenImages();
+    const { blobs, layers } = await s.collect();
+    // At start-up nothing pulls: what is unreferenced was left by a pull interrupted before its record was written.
+    if (blobs.length + layers.length > 0) s.log.info('repaired: removed blobs and layers no image references (an interrupted pull)', { blobs, layers });
     return s;
   }
 
@@ -300,12 +304,33 @@ export class ImageService {
       return;
     }
     if (this.gcRunning) return this.gcRunning;
-    this.gcRunning = this.collect().finally(() => (this.gcRunning = undefined));
+    this.gcRunning = this.collect().then(() => undefined).finally(() => (this.gcRunning = undefined));
     return this.gcRunning;
   }
 
-  private async collect(): Promise<void> {
+  /**
+   * Image records whose layer snapshots are gone (removed by hand or by `corral check --storage`) cannot
+   * make a rootfs: drop them so kubelet pulls the image again. Leases keep their chain ids.
+   */
+  private async dropBrokenImages(): Promise<void> {
+    const broken: { id: string; missing: string[] }[] = [];
+    for (const r of this.index.all()) {
+      const missing: string[] = [];
+      for (const l of r.layers) if (!(await this.snapshots.has(l.chainId))) missing.push(l.chainId);
+      for (const b of [r.id, r.manifestDigest]) if (!(await this.content.has(b))) missing.push(b);
+      if (missing.length > 0) broken.push({ id: r.id, missing });
+    }
+    if (broken.length === 0) return;
+    await this.index.update((imgs) => {
+      for (const b of broken) imgs.delete(b.id);
+    });
+    for (const b of broken) this.log.warn('repaired: removed an image record whose content is missing (it will be pulled again)', { image: b.id, missing: b.missing });
+  }
+
+  /** Deletes unreferenced blobs and layers; returns what it deleted (digests, chain ids). */
+  private async collect(): Promise<{ blobs: string[]; layers: string[] }> {
     this.gcPending = false;
+    const removed = { blobs: [] as string[], layers: [] as string[] };
     const blobs = new Set<string>();
     const chains = new Set<string>();
     for (const r of this.index.all()) {
@@ -316,16 +341,21 @@ export class ImageService {
     }
     for (const l of this.index.allLeases().values()) for (const c of l.chainIds) chains.add(c);
     for (const b of await this.content.list()) {
-      if (this.activePulls > 0) return void (this.gcPending = true);
-      if (!blobs.has(b.digest)) await this.content.delete(b.digest);
+      if (this.activePulls > 0) return (this.gcPending = true), removed;
+      if (!blobs.has(b.digest)) {
+        await this.content.delete(b.digest);
+        removed.blobs.push(b.digest);
+      }
     }
     for (const c of await this.snapshots.list()) {
-      if (this.activePulls > 0) return void (this.gcPending = true);
+      if (this.activePulls > 0) return (this.gcPending = true), removed;
       if (!chains.has(c)) {
         await this.snapshots.remove(c);
+        removed.layers.push(c);
         this.log.debug('layer collected', { chainId: c });
       }
     }
+    return removed;
   }
 
   // ---- fs info ----
@@ -475,6 +505,7 @@ export class ImageService {
       this.metrics.bytes.inc(configData.length);
       await this.content.put(manifest.config.digest, configData);
     }
+    faultPoint('image.pull.after-config-stored');
     let config: ImageConfig;
     try {
       config = JSON.parse(configData.toString('utf8')) as ImageConfig;
@@ -496,11 +527,13 @@ export class ImageService {
 
     await this.content.put(manifestBlob.digest, manifestBlob.data);
     if (indexDigest) await this.content.put(indexDigest, top.data);
+    faultPoint('image.pull.after-manifest-stored');
 
     // Record: tags move to this image; digests accumulate.
     const id = manifest.config.digest;
     const topDigest = indexDigest ?? manifestBlob.digest;
     return this.recordLock.run('index', async () => {
+      faultPoint('image.pull.before-record');
       await this.index.update((imgs) => {
         const tag = ref.tag ? `${name}:${ref.tag}` : undefined;
         if (tag) for (const other of imgs.values()) if (other.id !== id) other.repoTags = other.repoTags.filter((t) => t !== tag);
@@ -558,13 +591,15 @@ export class ImageService {
         (chunk) => {
           stats.downloaded += chunk.length;
           this.metrics.bytes.inc(chunk.length);
-          return ex.write(chunk);
+          // Mid-unpack: the temp snapshot dir exists and the extractor is writing into it.
+          return ex.write(chunk).then(() => faultPoint('image.pull.mid-layer'));
         },
         signal,
       );
       const res = await ex.finish();
       if (res.diffId !== l.diffId) throw unavailable(`RegistryUnavailable: layer ${l.digest}: uncompressed digest ${res.diffId} does not match the config's diff id ${l.diffId}`);
       await this.snapshots.commit(snap, l.chainId);
+      faultPoint('image.pull.after-snapshot-commit');
     } catch (e) {
       await ex.abort();
       await this.snapshots.discard(snap);
