@@ -53,11 +53,14 @@ export class CniManager {
   private retry?: NodeJS.Timeout;
   private closed = false;
   private readonly cacheDir: string;
+  /** Pending background DEL retries by sandbox id. */
+  private readonly delRetries = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly settings: () => CniSettings,
     root: string,
     private readonly log: Logger,
+    private readonly opts: { delRetryBaseMs?: number; delRetryMaxMs?: number } = {},
   ) {
     this.cacheDir = path.join(root, 'cni-results');
   }
@@ -74,6 +77,8 @@ export class CniManager {
     this.closed = true;
     clearTimeout(this.debounce);
     clearTimeout(this.retry);
+    for (const t of this.delRetries.values()) clearTimeout(t);
+    this.delRetries.clear();
     for (const w of this.watchers) w.close();
     this.watchers = [];
   }
@@ -216,6 +221,49 @@ export class CniManager {
       await execPlugin(p.type, inv, pluginStdin(att.config, p, att.runtimeConfig, prev), this.timeoutMs());
     }
     await fs.rm(this.cacheFile(id), { force: true });
+  }
+
+  /**
+   * DEL that never blocks a pod's teardown: when the plugins fail, the cached attachment is kept and DEL is
+   * retried in the background with backoff (and again at the next start, from the cache) until it
+   * succeeds. Returns false when it was deferred.
+   */
+  async release(id: string): Promise<boolean> {
+    this.cancelRetry(id);
+    try {
+      await this.tearDown(id);
+      return true;
+    } catch (e) {
+      this.log.error('CNI DEL failed; retrying in the background from the cached result', { sandbox: id, error: errorMessage(e) });
+      this.scheduleRetry(id, this.opts.delRetryBaseMs ?? 2000);
+      return false;
+    }
+  }
+
+  /** Whether a background DEL retry is pending for id. */
+  delPending(id: string): boolean {
+    return this.delRetries.has(id);
+  }
+
+  private cancelRetry(id: string): void {
+    clearTimeout(this.delRetries.get(id));
+    this.delRetries.delete(id);
+  }
+
+  private scheduleRetry(id: string, delayMs: number): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      this.delRetries.delete(id);
+      this.tearDown(id).then(
+        () => this.log.info('CNI DEL succeeded on retry', { sandbox: id }),
+        (e) => {
+          this.log.warn('CNI DEL retry failed', { sandbox: id, error: errorMessage(e), next_ms: Math.min(delayMs * 2, this.opts.delRetryMaxMs ?? 300_000) });
+          this.scheduleRetry(id, Math.min(delayMs * 2, this.opts.delRetryMaxMs ?? 300_000));
+        },
+      );
+    }, delayMs);
+    t.unref();
+    this.delRetries.set(id, t);
   }
 
   /** CHECK (cniVersion >= 0.4.0, unless disableCheck): throws when the attachment is broken. */

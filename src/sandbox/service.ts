@@ -378,7 +378,8 @@ export class SandboxService {
     await this.stopInfra(rec);
     faultPoint('sandbox.stop.after-infra-kill');
     await this.unmountPause(rec);
-    if (rec.spec.namespaces.network !== 'node') await this.d.cni.tearDown(id);
+    // A failing DEL is retried in the background from the cached result; it never blocks Stop/Remove.
+    if (rec.spec.namespaces.network !== 'node') await this.d.cni.release(id);
     faultPoint('sandbox.stop.after-cni-del');
     this.hostPorts.release(id);
     await unpinNamespaces(this.pinnedPaths(rec.paths));
