@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '../src/core/wait';
 import { startDaemon, type TestDaemon } from './harness/daemon';
+import { removeCgroup } from '../src/sys/cgroups';
 import { freePort, startRegistry, type TestRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
 
@@ -115,6 +116,7 @@ after(async () => {
   await prom?.stop();
   await d?.cleanup();
   await reg?.stop();
+  await removeCgroup('/corral-e2e-metrics');
 });
 
 test('a real Prometheus scrapes corral: image pull counter and CRI latency histogram with labels', async () => {
@@ -124,6 +126,13 @@ test('a real Prometheus scrapes corral: image pull counter and CRI latency histo
 
   await d.img.PullImage({ image: { image: `${reg.host}/e2e/busybox:1` } });
   await assert.rejects(d.img.PullImage({ image: { image: `${reg.host}/e2e/absent:1` } }));
+  // A pod run too (host network: no CNI needed here), so pod and RPC series exist for it.
+  const podCfg = {
+    metadata: { name: 'prom', namespace: 'e2e-metrics', uid: 'uid-prom', attempt: 0 },
+    log_directory: `${d.dir}/logs`,
+    linux: { cgroup_parent: '/corral-e2e-metrics', security_context: { namespace_options: { network: 'NODE' as const } } },
+  };
+  const { pod_sandbox_id: podId } = await d.rt.RunPodSandbox({ config: podCfg });
 
   prom = await startPrometheus(addr);
   const p = prom;
@@ -163,6 +172,17 @@ test('a real Prometheus scrapes corral: image pull counter and CRI latency histo
   assert.ok(buckets.some((s) => s.metric.code === 'NOT_FOUND'));
   const inf = buckets.find((s) => s.metric.le === '+Inf' && s.metric.code === 'OK')!;
   assert.equal(Number(inf.value[1]), 1, 'one successful PullImage observed');
+
+  const pods = await waitFor(async () => (await query(p, 'corral_pods{state="ready"}')).find((s) => s.value[1] === '1'), {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    what: 'corral_pods{state="ready"} = 1',
+  });
+  assert.equal(pods.metric.job, 'corral');
+  const run = await query(p, 'corral_cri_operations_total{operation="RunPodSandbox",code="OK"}');
+  assert.equal(run.length, 1);
+  await d.rt.StopPodSandbox({ pod_sandbox_id: podId });
+  await d.rt.RemovePodSandbox({ pod_sandbox_id: podId });
 
   // Node process metrics from prom-client's defaults ride along.
   const rss = await query(p, 'process_resident_memory_bytes{job="corral"}');

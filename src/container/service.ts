@@ -17,6 +17,7 @@ import type { SandboxRecord } from '../sandbox/types';
 import { writeFileAtomic } from '../store/atomic';
 import { onceWarner } from '../sys/caps';
 import { run } from '../sys/exec';
+import { removeCgroup } from '../sys/cgroups';
 import { cgroupOomKills, cgroupPids, killCgroup } from './cgroup';
 import { execProcess, execSync } from './exec-sync';
 import { filterContainers } from './filter';
@@ -453,6 +454,8 @@ export class ContainerService {
     if (rec.state === 'created' || rec.state === 'running') await this.stopLocked(id, 0);
     faultPoint('container.remove.after-stop');
     await this.d.driver.delete(id, rec.handler, true);
+    // runc removes the cgroup only when it still knows the container (not after a reboot wiped its state).
+    if (this.d.config.runtime.cgroup_manager === 'cgroupfs') await removeCgroup(rec.cgroupsPath).catch(() => undefined);
     await this.rootfs.unmount(rec.paths.rootfs);
     faultPoint('container.remove.after-unmount');
     await fs.rm(rec.paths.dir, { recursive: true, force: true });
