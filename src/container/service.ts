@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { findByIdPrefix } from '../core/id-prefix';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -526,18 +527,9 @@ export class ContainerService {
   }
 
   private lookup(id: string): ContainerRecord | undefined {
-    if (!id) return undefined;
-    const exact = this.view.get(id);
-    if (exact) return exact;
-    let found: ContainerRecord | undefined;
-    for (const r of this.view.values()) {
-      if (r.id.startsWith(id)) {
-        if (found) throw invalidArgument(`container id prefix ${JSON.stringify(id)} is ambiguous`);
-        found = r;
-      }
-    }
-    return found;
+    return findByIdPrefix(this.view, id, 'container');
   }
+
 
   private mustGet(id: string): ContainerRecord {
     if (!id) throw invalidArgument('container_id is required');

@@ -1,4 +1,5 @@
 import { promises as fs, readFileSync } from 'node:fs';
+import { findByIdPrefix } from '../core/id-prefix';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Histogram, type Registry } from 'prom-client';
@@ -467,18 +468,9 @@ export class SandboxService {
   }
 
   private lookup(id: string): SandboxRecord | undefined {
-    if (!id) return undefined;
-    const exact = this.view.get(id);
-    if (exact) return exact;
-    let found: SandboxRecord | undefined;
-    for (const r of this.view.values()) {
-      if (r.id.startsWith(id)) {
-        if (found) throw invalidArgument(`pod sandbox id prefix ${JSON.stringify(id)} is ambiguous`);
-        found = r;
-      }
-    }
-    return found;
+    return findByIdPrefix(this.view, id, 'pod sandbox');
   }
+
 
   // ---- Recovery -------------------------------------------------------------------------------------
 
