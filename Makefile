@@ -15,7 +15,7 @@ NPM         ?= npm
 # gcc + libc6-dev: the build compiles the C helpers in src/native/ (corral-io for streaming, corral-spawn for cheap process spawns).
 RUN_PKGS  := runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux mount attr zstd gcc libc6-dev
 # golang-go + spdystream: the SPDY interop test compiles a client on Go's own spdystream, offline.
-TEST_PKGS := docker-registry busybox-static apache2-utils skopeo prometheus golang-go golang-github-docker-spdystream-dev
+TEST_PKGS := docker-registry busybox-static apache2-utils skopeo prometheus golang-go golang-github-docker-spdystream-dev procps python3
 BENCH_PKGS := containerd
 
 TS_SOURCES := $(shell find src test e2e bench cri-api -name '*.ts' -not -path 'cri-api/generated/*' 2>/dev/null) cri-api/api.proto tsconfig.json package.json
