@@ -1,10 +1,5 @@
+import { matchesLabels } from '../core/labels';
 import type { ContainerFilter, ContainerRecord } from './types';
-
-/** Whether every key=value of the selector is among the labels. */
-export function matchesLabels(labels: Record<string, string>, selector: Record<string, string> | undefined): boolean {
-  if (!selector) return true;
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
 
 export function matchesFilter(r: ContainerRecord, f: ContainerFilter | undefined): boolean {
   if (!f) return true;

@@ -16,10 +16,6 @@ import type { HandlerSet, UnaryHandler } from './types';
 
 const u64 = (v: bigint | undefined) => (v === undefined ? null : { value: v.toString() });
 
-function matchesLabels(labels: Record<string, string>, selector: Record<string, string> | undefined): boolean {
-  return Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
-}
-
 /**
  * ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats, ListMetricDescriptors,
  * ListPodSandboxMetrics and their Stream* twins. Stats are read on demand (nothing polls) for running
@@ -83,11 +79,9 @@ export function statsHandlers(d: { config: CorralConfig; stats: StatsService; co
     };
   };
   const runningContainers = (f: ContainerStatsFilter__Output | null | undefined) =>
-    d.containers
-      .list({ id: f?.id || undefined, sandboxId: f?.pod_sandbox_id || undefined, state: 'running' })
-      .filter((r) => matchesLabels(r.config.labels, f?.label_selector));
+    d.containers.list({ id: f?.id || undefined, sandboxId: f?.pod_sandbox_id || undefined, state: 'running', labelSelector: f?.label_selector });
   const readyPods = (f: PodSandboxStatsFilter__Output | null | undefined) =>
-    d.sandboxes.list({ id: f?.id || undefined, state: 'ready' }).filter((s) => matchesLabels(s.spec.labels, f?.label_selector));
+    d.sandboxes.list({ id: f?.id || undefined, state: 'ready', labelSelector: f?.label_selector });
 
   const ContainerStats: UnaryHandler<{ container_id: string }> = async (req) => {
     const r = d.containers.get(req.container_id);

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderHosts, renderResolvConf } from '../../src/sandbox/files';
-import { filterSandboxes, matchesLabels } from '../../src/sandbox/filter';
+import { filterSandboxes } from '../../src/sandbox/filter';
+import { matchesLabels } from '../../src/core/labels';
 import { HostPortRegistry } from '../../src/sandbox/hostports';
 import { parseSize, shmSizeOf, stableStringify, sysctlNamespace, validateSpec, DEFAULT_SHM_BYTES } from '../../src/sandbox/validate';
 import { toPodSandboxSpec } from '../../src/cri/sandbox';
