@@ -4,7 +4,9 @@ import type { ContainerRecord } from '../container/types';
 import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import { podCgroupDirPath } from '../stats/cgroup-path';
-import type { ContainerStatsResult, ContainerStatsTarget, PodStatsResult, PodStatsTarget, StatsService } from '../stats/service';
+import type { ContainerStatsResult, ContainerStatsTarget, CpuStats, MemoryStats, PodStatsResult, PodStatsTarget, StatsService } from '../stats/service';
+import type { CpuUsage } from '../../cri-api/generated/runtime/v1/CpuUsage';
+import type { MemoryUsage } from '../../cri-api/generated/runtime/v1/MemoryUsage';
 import type { ContainerStats } from '../../cri-api/generated/runtime/v1/ContainerStats';
 import type { PodSandboxStats } from '../../cri-api/generated/runtime/v1/PodSandboxStats';
 import type { ContainerStatsFilter__Output } from '../../cri-api/generated/runtime/v1/ContainerStatsFilter';
@@ -15,6 +17,25 @@ import { chunkedStream } from './chunked';
 import type { HandlerSet, UnaryHandler } from './types';
 
 const u64 = (v: bigint | undefined) => (v === undefined ? null : { value: v.toString() });
+
+/** CRI CpuUsage of a container or a pod. */
+function cpuUsage(c: CpuStats | undefined): CpuUsage | null {
+  return c ? { timestamp: c.timestampNs.toString(), usage_core_nano_seconds: u64(c.usageCoreNanoSeconds), usage_nano_cores: u64(c.usageNanoCores) } : null;
+}
+
+/** CRI MemoryUsage of a container or a pod. */
+function memoryUsage(m: MemoryStats | undefined): MemoryUsage | null {
+  if (!m) return null;
+  return {
+    timestamp: m.timestampNs.toString(),
+    working_set_bytes: u64(m.workingSetBytes),
+    available_bytes: u64(m.availableBytes),
+    usage_bytes: u64(m.usageBytes),
+    rss_bytes: u64(m.rssBytes),
+    page_faults: u64(m.pageFaults),
+    major_page_faults: u64(m.majorPageFaults),
+  };
+}
 
 /**
  * ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats, ListMetricDescriptors,
@@ -43,18 +64,8 @@ export function statsHandlers(d: { config: CorralConfig; stats: StatsService; co
   });
   const toContainerStats = (r: ContainerRecord, s: ContainerStatsResult): ContainerStats => ({
     attributes: { id: r.id, metadata: { name: r.config.metadata.name, attempt: r.config.metadata.attempt }, labels: r.config.labels, annotations: r.config.annotations },
-    cpu: s.cpu ? { timestamp: s.cpu.timestampNs.toString(), usage_core_nano_seconds: u64(s.cpu.usageCoreNanoSeconds), usage_nano_cores: u64(s.cpu.usageNanoCores) } : null,
-    memory: s.memory
-      ? {
-          timestamp: s.memory.timestampNs.toString(),
-          working_set_bytes: u64(s.memory.workingSetBytes),
-          available_bytes: u64(s.memory.availableBytes),
-          usage_bytes: u64(s.memory.usageBytes),
-          rss_bytes: u64(s.memory.rssBytes),
-          page_faults: u64(s.memory.pageFaults),
-          major_page_faults: u64(s.memory.majorPageFaults),
-        }
-      : null,
+    cpu: cpuUsage(s.cpu),
+    memory: memoryUsage(s.memory),
     writable_layer: s.writableLayer
       ? { timestamp: s.writableLayer.timestampNs.toString(), fs_id: { mountpoint: s.writableLayer.mountpoint }, used_bytes: u64(s.writableLayer.usedBytes), inodes_used: u64(s.writableLayer.inodesUsed) }
       : null,
@@ -66,10 +77,8 @@ export function statsHandlers(d: { config: CorralConfig; stats: StatsService; co
     return {
       attributes: { id: s.id, metadata: { ...s.spec.metadata }, labels: s.spec.labels, annotations: s.spec.annotations },
       linux: {
-        cpu: p.cpu ? { timestamp: p.cpu.timestampNs.toString(), usage_core_nano_seconds: u64(p.cpu.usageCoreNanoSeconds), usage_nano_cores: u64(p.cpu.usageNanoCores) } : null,
-        memory: p.memory
-          ? { timestamp: p.memory.timestampNs.toString(), working_set_bytes: u64(p.memory.workingSetBytes), available_bytes: u64(p.memory.availableBytes), usage_bytes: u64(p.memory.usageBytes), rss_bytes: u64(p.memory.rssBytes), page_faults: u64(p.memory.pageFaults), major_page_faults: u64(p.memory.majorPageFaults) }
-          : null,
+        cpu: cpuUsage(p.cpu),
+        memory: memoryUsage(p.memory),
         network: p.network
           ? { timestamp: p.network.timestampNs.toString(), default_interface: p.network.defaultInterface ? iface(p.network.defaultInterface) : null, interfaces: p.network.interfaces.map(iface) }
           : null,
