@@ -60,7 +60,12 @@ export class CniManager {
     private readonly settings: () => CniSettings,
     root: string,
     private readonly log: Logger,
-    private readonly opts: { delRetryBaseMs?: number; delRetryMaxMs?: number } = {},
+    private readonly opts: {
+      delRetryBaseMs?: number;
+      delRetryMaxMs?: number;
+      /** Wraps each plugin-running operation (ADD, DEL, CHECK), e.g. to record latency and failures. */
+      observe?: <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
+    } = {},
   ) {
     this.cacheDir = path.join(root, 'cni-results');
   }
@@ -179,7 +184,15 @@ export class CniManager {
    * ADD: brings up lo and runs the network's plugins in order. The attachment is cached *before* the
    * first plugin runs, so a DEL after a failed or interrupted ADD still has the config to undo it.
    */
-  async setUp(pod: PodRef, netns: string, runtimeConfig: RuntimeConfig): Promise<SetUpResult> {
+  setUp(pod: PodRef, netns: string, runtimeConfig: RuntimeConfig): Promise<SetUpResult> {
+    return this.observed('ADD', () => this.add(pod, netns, runtimeConfig));
+  }
+
+  private observed<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return this.opts.observe ? this.opts.observe(operation, fn) : fn();
+  }
+
+  private async add(pod: PodRef, netns: string, runtimeConfig: RuntimeConfig): Promise<SetUpResult> {
     const config = this.network;
     if (!config) throw failedPrecondition(this.networkReady().message);
     const att: Attachment = { version: 1, containerId: pod.id, ifName: IFNAME, netns, pod, runtimeConfig, config };
@@ -206,7 +219,11 @@ export class CniManager {
    * DEL with the cached config and result, plugins in reverse order. Idempotent: no cache entry means
    * nothing to undo; a netns that is gone is passed as "" (plugins then release what they can).
    */
-  async tearDown(id: string): Promise<void> {
+  tearDown(id: string): Promise<void> {
+    return this.observed('DEL', () => this.del(id));
+  }
+
+  private async del(id: string): Promise<void> {
     const att = await this.attachment(id);
     if (!att) return;
     let netns = att.netns;
@@ -267,7 +284,11 @@ export class CniManager {
   }
 
   /** CHECK (cniVersion >= 0.4.0, unless disableCheck): throws when the attachment is broken. */
-  async check(id: string): Promise<void> {
+  check(id: string): Promise<void> {
+    return this.observed('CHECK', () => this.checkNow(id));
+  }
+
+  private async checkNow(id: string): Promise<void> {
     const att = await this.attachment(id);
     if (!att?.result) throw failedPrecondition(`no network attachment for ${id}`);
     if (!versionAtLeast(att.config.cniVersion, '0.4.0') || att.config.disableCheck) return;

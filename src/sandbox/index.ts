@@ -29,16 +29,11 @@ export async function createSandboxArea(
     observe: deps.runtimeMetrics ? (op, bin, fn) => deps.runtimeMetrics!.timeOci(op, bin, fn) : undefined,
   });
   await runtime.init();
-  const cni = new CniManager(() => config.cni, config.root, log.child({ area: 'cni' }));
-  await cni.start();
   const m = deps.runtimeMetrics;
-  if (m) {
-    // CNI operation latency and failures, recorded around the manager's three plugin-running calls.
-    const { setUp, tearDown, check } = cni;
-    cni.setUp = (...a) => m.timeCni('ADD', () => setUp.apply(cni, a));
-    cni.tearDown = (...a) => m.timeCni('DEL', () => tearDown.apply(cni, a));
-    cni.check = (...a) => m.timeCni('CHECK', () => check.apply(cni, a));
-  }
+  const cni = new CniManager(() => config.cni, config.root, log.child({ area: 'cni' }), {
+    observe: m ? (op, fn) => m.timeCni(op, fn) : undefined,
+  });
+  await cni.start();
   const pause = others.images ? new PauseImage(others.images, log.child({ area: 'pause' })) : undefined;
   if (config.runtime.pause_image && !pause) {
     log.warn('runtime.pause_image needs the image service; using the built-in catatonit pause', { pause_image: config.runtime.pause_image });
