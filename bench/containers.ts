@@ -7,7 +7,6 @@
  * Needs root, runc, conmon, catatonit, CNI plugins, docker-registry and busybox-static.
  *   npx tsc -p . --outDir dist-x && node dist-x/bench/containers.js
  */
-import { spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon } from '../e2e/harness/daemon';
@@ -19,30 +18,14 @@ import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { removeCgroup } from '../src/sys/cgroups';
 import { unmountAll } from '../src/sys/mount';
+import { runQuiet } from './lib-proc';
+import { pct } from './lib-stats';
 
 const CGROUP_PARENT = '/corral-bench-ctr';
 const BRIDGE = 'corral-bctr0';
 const NETWORK = 'corral-bench-ctr';
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
 const r1 = (n: number) => Math.round(n * 100) / 100;
-
-/** Runs a helper with stdio on /dev/null (a container must not hold our pipes). */
-function quiet(file: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(file, args, { stdio: 'ignore' });
-    const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
-    c.on('error', reject);
-    c.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${file} ${args.join(' ')}: exit ${code}`));
-    });
-  });
-}
 
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -104,8 +87,8 @@ async function main() {
       await run('mount', ['-t', 'overlay', '-o', `lowerdir=${lowerdir},upperdir=${b}/upper,workdir=${b}/work`, 'overlay', `${b}/rootfs`]);
       const s = { ...spec, root: { ...spec.root, path: `${b}/rootfs` }, linux: { ...spec.linux, cgroupsPath: `${CGROUP_PARENT}/floor-${id}` } };
       await fs.writeFile(path.join(b, 'config.json'), JSON.stringify(s));
-      await quiet('runc', [`--root=${runcRoot}`, 'create', '--bundle', b, id]);
-      await quiet('runc', [`--root=${runcRoot}`, 'start', id]);
+      await runQuiet('runc', [`--root=${runcRoot}`, 'create', '--bundle', b, id]);
+      await runQuiet('runc', [`--root=${runcRoot}`, 'start', id]);
       return performance.now() - t;
     };
 

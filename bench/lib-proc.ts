@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 /** /proc readers for the memory figures: RSS of a daemon, PSS of helper processes found by their command line. */
 import { promises as fs } from 'node:fs';
 
@@ -41,4 +42,21 @@ export async function sumPss(pids: number[]): Promise<{ count: number; pssMiB: n
     }
   }
   return { count, pssMiB: total };
+}
+
+/**
+ * Runs a command with stdio on /dev/null and a 30 s deadline: a detached container started by it would
+ * otherwise hold our pipes open. For floors that start containers directly.
+ */
+export function runQuiet(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(file, args, { stdio: 'ignore' });
+    const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+    c.on('error', reject);
+    c.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${file} ${args.join(' ')}: exit ${code}`));
+    });
+  });
 }

@@ -5,7 +5,6 @@
  * status, and the daemon's RSS with 50 pods alive. Needs root, runc, conmon, catatonit and CNI plugins.
  *   npx tsc -p . --outDir dist-x && node dist-x/bench/pods.js       (BENCH_QUICK=1: smaller counts)
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +16,7 @@ import { buildInfraSpec, INFRA_ROOTFS_DIRS } from '../src/oci/infra';
 import { newId } from '../src/core/ids';
 import { conflist, NETWORKS, removeCgroupTree, removeNetwork, unmountUnder } from './lib-net';
 import { leftOversText, removeAllPods, startCorral, type Peer } from './lib-peer';
-import { rssMiB } from './lib-proc';
+import { rssMiB, runQuiet } from './lib-proc';
 import { alternate, n, pct, pool, ratio, round, summarize, timed } from './lib-stats';
 import { table } from './lib-table';
 
@@ -26,20 +25,6 @@ const SEQ = n(30, 6);
 const CONC = 10;
 const ALIVE = n(50, 15);
 const CAN_RUN = process.getuid?.() === 0 && ['/usr/bin/conmon', '/usr/sbin/runc', '/usr/bin/catatonit', '/usr/lib/cni/bridge'].every((p) => existsSync(p));
-
-/** `runc run --detach` with stdio on /dev/null (the container would otherwise hold our pipes open). */
-function runDetached(file: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(file, args, { stdio: 'ignore' });
-    const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
-    c.on('error', reject);
-    c.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${file} ${args.join(' ')}: exit ${code}`));
-    });
-  });
-}
 
 async function main() {
   if (!CAN_RUN) {
@@ -69,7 +54,7 @@ async function main() {
     await fs.mkdir(bundle, { recursive: true });
     const spec = buildInfraSpec({ rootfs, catatonit: '/usr/bin/catatonit', hostname: 'floor', netns: ns.net, ipcns: ns.ipc, utsns: ns.uts, pid: 'pod', cgroupsPath: `${CGROUP}/floor-${id}`, sysctls: {}, uid: 65535, gid: 65535, readonlyRootfs: true, shmPath: shm, annotations: {} });
     await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
-    await runDetached('/usr/sbin/runc', [`--root=${runcRoot}`, 'run', '--detach', '--bundle', bundle, id]);
+    await runQuiet('/usr/sbin/runc', [`--root=${runcRoot}`, 'run', '--detach', '--bundle', bundle, id]);
     return performance.now() - t;
   };
   const floorCleanup = async () => {
