@@ -8,6 +8,7 @@ import { canceled, deadlineExceeded, internal } from '../core/errors';
 import type { OciRuntime } from '../runtime/runc';
 import type { OciProcess } from './spec';
 import type { ExecSyncResult } from './types';
+import { quietChildPipes } from '../sys/child-stdio';
 
 /** kubelet's bound on exec output (per stream). */
 export const MAX_EXEC_OUTPUT = 16 * 1024 * 1024;
@@ -72,9 +73,11 @@ export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
   const max = o.maxOutput ?? MAX_EXEC_OUTPUT;
   try {
     return await new Promise<ExecSyncResult>((resolve, reject) => {
-      const child = spawn(o.runtime.path, [`--root=${o.runtime.root}`, 'exec', '--process', procFile, '--pid-file', pidFile, o.id], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = quietChildPipes(
+        spawn(o.runtime.path, [`--root=${o.runtime.root}`, 'exec', '--process', procFile, '--pid-file', pidFile, o.id], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
       const out = new BoundedSink(max);
       const err = new BoundedSink(max);
       (child.stdout as Readable).on('data', (b: Buffer) => out.push(b));

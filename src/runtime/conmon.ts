@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { deadlineExceeded, internal } from '../core/errors';
+import { quietChildPipes } from '../sys/child-stdio';
 
 /** Everything conmon needs to create one container (`runc create` under conmon). */
 export interface ConmonLaunch {
@@ -90,6 +91,8 @@ export async function launchConmon(l: ConmonLaunch): Promise<{ pid: number }> {
   }
   const sync = child.stdio[3] as Readable;
   const startPipe = child.stdio[4] as Writable;
+  // A conmon that dies before reading the start byte hands us ECONNRESET on that pipe; its exit reports it.
+  quietChildPipes(child);
   const stderrText = () => {
     try {
       return readFileSync(errFile, 'utf8').trim().split('\n').slice(-3).join('; ');
@@ -120,7 +123,12 @@ export async function launchConmon(l: ConmonLaunch): Promise<{ pid: number }> {
         const nl = buf.indexOf('\n');
         if (nl >= 0) resolve(buf.slice(0, nl));
       });
-      sync.on('end', () => (buf.trim() ? resolve(buf.trim()) : reject(internal(`conmon for ${l.id} closed the sync pipe without a pid`))));
+      sync.on('end', () => {
+        if (buf.trim()) return resolve(buf.trim());
+        // conmon closes the pipe as it dies: its exit status and stderr say more than the closed pipe.
+        const noPid = internal(`conmon for ${l.id} closed the sync pipe without a pid`);
+        Promise.race([earlyExit, delay(1000).then(() => Promise.reject(noPid))]).catch(reject);
+      });
       sync.on('error', reject);
     });
     const deadline = new Promise<never>((_, reject) => {

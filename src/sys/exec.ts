@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { deadlineExceeded, internal, notFound } from '../core/errors';
 import { sharedSpawner, type SpawnRequest, type Spawner } from './spawner';
+import { quietChildPipes } from './child-stdio';
 
 export interface RunOptions {
   /** Kill the child (SIGKILL) and fail with DeadlineExceeded after this many ms. Default 60 s. */
@@ -68,11 +69,13 @@ function spawnFailed(file: string, e: NodeJS.ErrnoException): Error {
 function runWithChildProcess(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const max = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args as string[], {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = quietChildPipes(
+      spawn(file, args as string[], {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
@@ -96,7 +99,6 @@ function runWithChildProcess(file: string, args: readonly string[], opts: RunOpt
       if (errLen < max) err.push(b.subarray(0, max - errLen));
       errLen += b.length;
     });
-    child.stdin!.on('error', () => {});
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { internal } from '../core/errors';
+import { quietChildPipes } from './child-stdio';
 
 /**
  * Client of `corral-spawn` (src/native/corral-spawn.c, built into dist/bin): one long-lived small process
@@ -135,7 +136,7 @@ export class Spawner {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CORRAL_SPAWN_PPID: String(process.pid) },
     });
-    this.child.stdin!.on('error', () => {}); // EPIPE after a death; 'close' reports it
+    quietChildPipes(this.child); // EPIPE after a death; 'close' reports it
     this.child.stdout!.on('data', (b: Buffer) => this.reader.push(b, (f) => this.onFrame(f)));
     this.closed = new Promise((resolve) => {
       const gone = () => {

@@ -10,6 +10,7 @@ import { nullLogger, type Logger } from '../../log/logger';
 import { run } from '../../sys/exec';
 import type { Compression } from '../media-types';
 import { TarModel } from './tar-model';
+import { quietChildPipes } from '../../sys/child-stdio';
 
 export interface ExtractOptions {
   log?: Logger;
@@ -143,7 +144,7 @@ export class LayerExtractor {
       this.input.pipe(gunzip);
       return gunzip;
     }
-    const child = spawn(this.opts.zstdPath ?? 'zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = quietChildPipes(spawn(this.opts.zstdPath ?? 'zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] }));
     this.zstd = child;
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
@@ -153,7 +154,6 @@ export class LayerExtractor {
     child.on('close', (code, sig) => {
       if (code !== 0 && !this.failure) this.fail(invalidArgument(`${this.what}: zstd -d failed (${sig ?? code}): ${stderr.trim()}`));
     });
-    child.stdin!.on('error', () => {});
     this.input.pipe(child.stdin!);
     return child.stdout!;
   }
