@@ -383,6 +383,7 @@ test('fuzz: thousands of random and malformed requests to every RPC; the daemon 
     const refresh = setInterval(() => {
       d.rt.ListPodSandbox({}).then((l) => (known = [podId, ...l.items.map((p) => p.id)]), () => undefined);
     }, 1000);
+    t.after(() => clearInterval(refresh)); // also when an assertion below throws: a live timer keeps this file from ever exiting
 
     // Warm-up: JIT, grpc buffers, caches reach their working size; then the baseline.
     const client = connect(d.socket, 0);
