@@ -90,7 +90,6 @@ install: deps-run build
 	install -d $(LIBDIR) $(BINDIR) $(CONFDIR) $(CONFDIR)/corral.toml.d
 	rm -rf $(LIBDIR)/dist $(LIBDIR)/node_modules $(LIBDIR)/cri-api
 	cp -a dist package.json package-lock.json $(LIBDIR)/
-	install -d $(LIBDIR)/cri-api && cp cri-api/api.proto $(LIBDIR)/cri-api/
 	cd $(LIBDIR) && $(NPM) ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null
 	@# The node flags come from main.js's shebang (one place), the node binary is pinned to the one found now.
 	printf '#!/bin/sh\nexec %s%s %s/dist/src/cli/main.js "$$@"\n' "$$(command -v $(NODE))" "$$(head -1 dist/src/cli/main.js | sed 's/^.*node//')" "$(LIBDIR)" > $(BINDIR)/corral
