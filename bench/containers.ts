@@ -27,9 +27,16 @@ const NETWORK = 'corral-bench-ctr';
 
 const r1 = (n: number) => Math.round(n * 100) / 100;
 
+/** VmRSS in MiB, and where it lives: anonymous (heap, malloc) vs file-backed (mostly node's own code pages). */
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function rssBreakdown(pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return `anon ${r1(field('RssAnon') / 1024)} MiB, file ${r1(field('RssFile') / 1024)} MiB, ${field('Threads')} threads`;
 }
 
 async function main() {
@@ -107,7 +114,7 @@ async function main() {
     const pid = d.pid()!;
     // The daemon runs under setpriv; setpriv execs node, so the pid is the daemon's.
     const rss = rssMb(pid);
-    console.log(`daemon RSS with 100 running containers: ${r1(rss)} MB (target ≤ 90)`);
+    console.log(`daemon RSS with 100 running containers: ${r1(rss)} MiB (target ≤ 90 MB = 85.8 MiB; ${rssBreakdown(pid)})`);
 
     while (n < 500) await createStart(['true']);
     const ids = (await d.rt.ListContainers({})).containers.map((c) => c.id);
@@ -134,7 +141,7 @@ async function main() {
     }
     console.log(`with 500 containers: ListContainers p50 ${r1(pct(list, 50))} ms (target ≤ 20); ContainerStatus p50 ${r1(pct(stat, 50))} ms (target ≤ 1); the gRPC round trip alone (Version) p50 ${r1(pct(version, 50))} ms`);
     const rss500 = rssMb(pid);
-    console.log(`daemon RSS with 500 containers (100 running): ${r1(rss500)} MB`);
+    console.log(`daemon RSS with 500 containers (100 running): ${r1(rss500)} MiB (${rssBreakdown(pid)})`);
     console.log(
       'RESULT ' +
         JSON.stringify({

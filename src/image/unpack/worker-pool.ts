@@ -148,7 +148,9 @@ class LocalExtractor implements Extractor {
 
 /**
  * Layer extractors on worker threads, reused across layers (idle workers are kept, unref'd, up to
- * maxIdle, and ended after idleMs without work: each holds ~10 MB that an idle node should not pay for).
+ * maxIdle, and ended after idleMs without work: each holds 10-20 MB that a node running its pods should
+ * not pay for). The 5 s default spans the gaps between one pull's layers and between back-to-back pulls;
+ * booting a worker again costs ~0.1 s of CPU, once per burst of pulls.
  * Small layers, and builds without the compiled worker file, extract in-process.
  */
 export class ExtractorPool {
@@ -233,7 +235,7 @@ export class ExtractorPool {
         this.idle.splice(i, 1);
         void w.terminate();
       }
-    }, this.opts.idleMs ?? 60_000);
+    }, this.opts.idleMs ?? 5_000);
     timer.unref();
     this.idleTimers.set(w, timer);
   }
