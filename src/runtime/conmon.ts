@@ -84,7 +84,9 @@ export async function launchConmon(l: ConmonLaunch): Promise<{ pid: number }> {
       cwd: l.bundle,
       detached: true,
       stdio: ['ignore', 'ignore', errFd, 'pipe', 'pipe'],
-      env: { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      // A UTF-8 locale: conmon's option parser (GLib) converts string arguments from the locale's charset and
+      // exits 1 on a non-ASCII pod name or log path under the C locale.
+      env: { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8' },
     });
   } finally {
     closeSync(errFd);

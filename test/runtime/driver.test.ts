@@ -45,7 +45,10 @@ test('driver: create, start, state, kill, exit event, delete of a catatonit infr
     });
     await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     const t0 = performance.now();
-    const { pid } = await driver.create({ id, handler: 'runc', bundle, logPath: path.join(bundle, 'infra.log'), persistDir: bundle });
+    // A non-ASCII name and log path (pod names reach conmon's argv): conmon used to exit 1 on them under the C locale.
+    const logPath = path.join(bundle, 'lögs', 'infra-ñ€.log');
+    const { pid } = await driver.create({ id, name: 'pöd-ñ€-infra', handler: 'runc', bundle, logPath, persistDir: bundle });
+    assert.ok(existsSync(logPath), 'conmon opened the non-ASCII log path');
     assert.ok(pid > 0);
     const st = await driver.state(id, 'runc');
     assert.equal(st?.status, 'created');
