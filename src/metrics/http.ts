@@ -39,5 +39,7 @@ export async function startMetricsServer(o: MetricsServerOptions): Promise<http.
       resolve();
     });
   });
+  // After listen, an error (EMFILE on accept) is the endpoint's trouble, never a reason to stop the daemon.
+  server.on('error', (e) => o.log.warn('metrics endpoint error', { error: e.message }));
   return server;
 }

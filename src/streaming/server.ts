@@ -112,6 +112,8 @@ export class StreamingServer {
         resolve();
       });
     });
+    // After listen, an error (EMFILE on accept) fails sessions, never the daemon.
+    server.on('error', (e) => opts.log.warn('streaming server error', { error: e.message }));
     const a = server.address() as AddressInfo;
     const host = a.family === 'IPv6' || a.address.includes(':') ? `[${a.address}]` : a.address;
     s.baseUrl = `${opts.tlsCert ? 'https' : 'http'}://${host}:${a.port}`;
