@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
 import type { CorralConfig } from '../config/schema';
 import { errorMessage, invalidArgument } from '../core/errors';
 import type { Logger } from '../log/logger';
@@ -280,7 +280,7 @@ export class StreamingServer {
     const abort = this.track(socket);
     const log = this.opts.log.child({ stream: prepared.kind, protocol: protocol || '(none)', transport: 'websocket' });
     // One small server per upgrade so the negotiated protocol is fixed for exactly this request.
-    const wss = new WebSocketServer({
+    const wss = new (wsModule().WebSocketServer)({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
@@ -323,4 +323,9 @@ export class StreamingServer {
 function streamOptions(req: ExecRequest | AttachRequest | PortForwardRequest): StreamOptions {
   const r = req as AttachRequest;
   return { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr && !r.tty, tty: r.tty };
+}
+
+/** `ws` is loaded at the first WebSocket session (~1 MB of heap): crictl's sessions are SPDY, and many nodes never see one. */
+function wsModule(): typeof import('ws') {
+  return require('ws');
 }

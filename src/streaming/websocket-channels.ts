@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 
 /**
  * Kubernetes channel multiplexing over one WebSocket (wsstream.Conn): every message starts with a
@@ -65,7 +65,7 @@ export class WsChannels {
 
   /** Sends one message on a channel; cb runs once it has been handed to the socket. */
   send(index: number, data: Buffer, cb: (err?: Error | null) => void = () => {}): void {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
       cb();
       return;
     }
@@ -81,7 +81,7 @@ export class WsChannels {
   }
 
   close(code = 1000): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code);
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code);
   }
 
   private onMessage(msg: Buffer): void {
