@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import {
   CorralError,
   canceled,
@@ -137,21 +137,27 @@ export class RegistryClient {
   /** Last challenge seen per host, so later sessions can send a cached token up front. */
   readonly challenges = new Map<string, { scheme: 'bearer' | 'basic'; realm?: string; service?: string }>();
   readonly log: Logger;
-  readonly dispatcher: Dispatcher;
+  private ownAgent?: Dispatcher;
   readonly attempts: number;
   readonly backoffMs: number;
   readonly maxManifestBytes: number;
-  private readonly ownDispatcher: boolean;
 
   constructor(readonly opts: RegistryClientOptions) {
     this.log = opts.log ?? nullLogger;
-    this.ownDispatcher = !opts.dispatcher;
-    const headersTimeout = opts.headersTimeoutMs ?? 30_000;
-    // bodyTimeout 0: the stall detector judges body progress by throughput instead.
-    this.dispatcher = opts.dispatcher ?? new Agent({ headersTimeout, bodyTimeout: 0, connect: { timeout: headersTimeout } });
     this.attempts = opts.attempts ?? 4;
     this.backoffMs = opts.backoffMs ?? 250;
     this.maxManifestBytes = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+  }
+
+  /** The HTTP client. undici is loaded at the first registry request: a node restarted with its images in place may never pull, and undici costs ~5 MB of heap. */
+  get dispatcher(): Dispatcher {
+    if (this.opts.dispatcher) return this.opts.dispatcher;
+    if (!this.ownAgent) {
+      const headersTimeout = this.opts.headersTimeoutMs ?? 30_000;
+      // bodyTimeout 0: the stall detector judges body progress by throughput instead.
+      this.ownAgent = new (undici().Agent)({ headersTimeout, bodyTimeout: 0, connect: { timeout: headersTimeout } });
+    }
+    return this.ownAgent;
   }
 
   session(endpoint: Endpoint, creds?: Credentials): RegistrySession {
@@ -170,7 +176,7 @@ export class RegistryClient {
     for (let i = 0; i <= MAX_REDIRECTS; i++) {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(u, { method, headers: h, dispatcher: this.dispatcher, signal, body });
+        res = await undici().request(u, { method, headers: h, dispatcher: this.dispatcher, signal, body });
       } catch (e) {
         if (signal.aborted) throw signal.reason instanceof CorralError ? signal.reason : canceled('pull cancelled', e);
         throw transient(`${method} ${sanitizeUrl(u)}: ${(e as Error).message}`, e);
@@ -189,7 +195,7 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
-    if (this.ownDispatcher) await this.dispatcher.close();
+    await this.ownAgent?.close(); // a dispatcher passed in belongs to the caller
   }
 }
 
@@ -491,4 +497,8 @@ export class RegistrySession {
       signal.removeEventListener('abort', onOuter);
     }
   }
+}
+
+function undici(): typeof import('undici') {
+  return require('undici');
 }

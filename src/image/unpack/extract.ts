@@ -4,7 +4,7 @@ import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
+import type { Parser, ReadEntry } from 'tar';
 import { CorralError, internal, invalidArgument, unimplemented } from '../../core/errors';
 import { nullLogger, type Logger } from '../../log/logger';
 import { run } from '../../sys/exec';
@@ -68,7 +68,8 @@ function paxXattrs(meta: string): Map<string, string> {
 export class LayerExtractor {
   private readonly input = new PassThrough({ highWaterMark: 1024 * 1024 });
   private readonly hash = createHash('sha256');
-  private readonly parser = new Parser({ strict: true });
+  // tar is loaded with the first layer to unpack, not with the daemon.
+  private readonly parser: Parser = new (require('tar') as typeof import('tar')).Parser({ strict: true });
   private readonly model: TarModel;
   private readonly log: Logger;
   private readonly what: string;
