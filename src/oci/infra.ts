@@ -1,8 +1,9 @@
 import {
   applyOpts, baseSpec, withAnnotations, withCgroupsPath, withHostNamespace, withHostname, withMount, withNamespace,
   withOomScoreAdj, withProcessArgs, withReadonlyRootfs, withRootPath, withSeccomp, withSysctls, withUser,
-  type OciSeccomp, type OciSpec, type SpecOpt,
+  type SpecOpt,
 } from './spec';
+import type { OciSeccomp, OciSpec } from './types';
 
 /** Where the pause binary appears inside the infra container. */
 export const PAUSE_PATH = '/catatonit';

@@ -1,4 +1,4 @@
-import type { OciSeccomp } from './spec';
+import type { OciSeccomp } from './types';
 
 /**
  * A small default seccomp profile for infra processes: allow everything except syscalls that

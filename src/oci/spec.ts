@@ -1,48 +1,4 @@
-/** The subset of the OCI runtime spec (v1.0.2) corral generates. */
-export interface OciMount {
-  destination: string;
-  type?: string;
-  source?: string;
-  options?: string[];
-}
-
-export interface OciNamespace {
-  type: 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
-  path?: string;
-}
-
-export interface OciSeccomp {
-  defaultAction: string;
-  architectures?: string[];
-  syscalls?: { names: string[]; action: string; errnoRet?: number; args?: unknown[] }[];
-}
-
-export interface OciSpec {
-  ociVersion: string;
-  process: {
-    terminal?: boolean;
-    user: { uid: number; gid: number; additionalGids?: number[] };
-    args: string[];
-    env: string[];
-    cwd: string;
-    capabilities?: { bounding: string[]; effective: string[]; inheritable: string[]; permitted: string[]; ambient: string[] };
-    noNewPrivileges?: boolean;
-    oomScoreAdj?: number;
-  };
-  root: { path: string; readonly?: boolean };
-  hostname?: string;
-  mounts: OciMount[];
-  annotations?: Record<string, string>;
-  linux: {
-    namespaces: OciNamespace[];
-    cgroupsPath?: string;
-    sysctl?: Record<string, string>;
-    resources?: Record<string, unknown>;
-    maskedPaths?: string[];
-    readonlyPaths?: string[];
-    seccomp?: OciSeccomp;
-  };
-}
+import type { OciMount, OciNamespace, OciSeccomp, OciSpec } from './types';
 
 /** A composable spec option: mutates the spec (containerd's SpecOpts, in TS). */
 export type SpecOpt = (s: OciSpec) => void;

@@ -13,7 +13,7 @@ import { Rollback } from '../core/rollback';
 import { readJson, removeStaleTemps, writeFileAtomic, writeJsonAtomic } from '../store/atomic';
 import { buildInfraSpec, INFRA_ROOTFS_DIRS, PAUSE_PATH } from '../oci/infra';
 import { defaultInfraSeccomp } from '../oci/seccomp';
-import type { OciSeccomp } from '../oci/spec';
+import type { OciSeccomp } from '../oci/types';
 import type { CniManager } from '../network/cni';
 import type { RuntimeDriver } from '../runtime/driver';
 import { cgroupsPathFor, checkCgroupParent, removeCgroup } from '../sys/cgroups';

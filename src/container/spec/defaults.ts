@@ -1,4 +1,4 @@
-import type { OciDevice, OciDeviceCgroup, OciMount, OciSpec } from './oci-types';
+import type { OciDevice, OciDeviceCgroup, OciMount, OciSpec } from '../../oci/types';
 
 export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument } from '../../core/errors';
 import type { DeviceRequest } from './input';
-import type { OciDevice, OciDeviceCgroup } from './oci-types';
+import type { OciDevice, OciDeviceCgroup } from '../../oci/types';
 import type { SpecOpt } from './opts';
 
 /** Linux dev_t split (glibc's gnu_dev_major/minor). */

@@ -1,4 +1,4 @@
-export * from './oci-types';
+export * from '../../oci/types';
 export * from './input';
 export { type SpecOpt, type SpecContext, applyOpts } from './opts';
 export { buildContainerSpec, containerSpecOpts, withPrivileged } from './build';

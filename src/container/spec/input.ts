@@ -169,7 +169,7 @@ export interface ResolvedUser {
 }
 
 export interface ContainerSpecResult {
-  spec: import('./oci-types').OciSpec;
+  spec: import('../../oci/types').OciSpec;
   user: ResolvedUser;
   stopSignal: string;
   /** Host dirs the caller must create (image VOLUMEs). */

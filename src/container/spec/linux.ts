@@ -1,7 +1,7 @@
 import { invalidArgument } from '../../core/errors';
 import { cgroupsPathFor, checkCgroupParent } from '../../sys/cgroups';
 import type { NamespaceInput } from './input';
-import type { OciNamespace, OciSpec } from './oci-types';
+import type { OciNamespace, OciSpec } from '../../oci/types';
 import type { SpecOpt } from './opts';
 
 /** OCI namespaces for a container of the pod: join the pod's net/IPC/UTS, PID per mode, own mount namespace. */

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument } from '../../core/errors';
 import type { MountRequest } from './input';
-import type { OciMount } from './oci-types';
+import type { OciMount } from '../../oci/types';
 import type { SpecOpt } from './opts';
 
 /** Files under /proc a bind mount may cover (what runc itself allows, e.g. for lxcfs). */

@@ -1,5 +1,5 @@
 import type { ContainerSpecInput, HostContext, ResolvedUser } from './input';
-import type { OciSpec } from './oci-types';
+import type { OciSpec } from '../../oci/types';
 
 /** What options share while one spec is built: the request, host facts, and results for the caller. */
 export interface SpecContext {

@@ -1,7 +1,7 @@
 import { invalidArgument } from '../../core/errors';
 import { clampOomScoreAdj } from '../../sys/caps';
 import type { LinuxResourcesInput } from './input';
-import type { OciCpu, OciHugepageLimit, OciMemory, OciResources } from './oci-types';
+import type { OciCpu, OciHugepageLimit, OciMemory, OciResources } from '../../oci/types';
 import type { SpecOpt } from './opts';
 
 export const MAX_CPU_SHARES = 262144n;

@@ -1,4 +1,4 @@
-import type { OciSeccomp, OciSyscall } from './oci-types';
+import type { OciSeccomp, OciSyscall } from '../../oci/types';
 
 /**
  * The RuntimeDefault seccomp profile: the same allowlist as containerd's contrib/seccomp default profile

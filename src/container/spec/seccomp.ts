@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument } from '../../core/errors';
-import type { OciSeccomp, OciSeccompArg, OciSyscall } from './oci-types';
+import type { OciSeccomp, OciSeccompArg, OciSyscall } from '../../oci/types';
 import type { SpecOpt } from './opts';
 import { ARCH_MAP, defaultSeccompProfile } from './seccomp-default';
 

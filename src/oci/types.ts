@@ -1,5 +1,5 @@
 /**
- * The OCI runtime spec (v1.0.2, Linux) as corral generates it for workload containers.
+ * The OCI runtime spec (v1.0.2, Linux) as corral generates it, for workload and infra containers alike.
  * Resource values that are int64/uint64 in the spec are bigint here: serialize with `ociSpecJson` (json.ts),
  * never JSON.stringify (which throws on bigint).
  */
