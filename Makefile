@@ -95,6 +95,7 @@ install: deps-run build
 	printf '#!/bin/sh\nexec %s%s %s/dist/src/cli/main.js "$$@"\n' "$$(command -v $(NODE))" "$$(head -1 dist/src/cli/main.js | sed 's/^.*node//')" "$(LIBDIR)" > $(BINDIR)/corral
 	chmod 755 $(BINDIR)/corral
 	[ -e $(CONFDIR)/corral.toml ] || $(BINDIR)/corral config --default > $(CONFDIR)/corral.toml
+	install -d $(SYSTEMDDIR)
 	install -m 644 systemd/corral.service $(SYSTEMDDIR)/corral.service
 	install -d $(SYSTEMDDIR)/corral.service.d
 	install -m 644 systemd/corral.service.d/10-example.conf.example $(SYSTEMDDIR)/corral.service.d/
