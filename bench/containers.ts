@@ -7,14 +7,14 @@
  * Needs root, runc, conmon, catatonit, CNI plugins, docker-registry and busybox-static.
  *   npx tsc -p . --outDir dist-x && node dist-x/bench/containers.js
  */
-import { existsSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon } from '../e2e/harness/daemon';
 import { startRegistry } from '../e2e/harness/registry';
 import { buildBusyboxImage, pushImage } from '../e2e/harness/oci-image';
-import { testConflist, CAN_RUN_SYSTEM } from '../test/sandbox/system-fixture';
+import { CAN_RUN_SYSTEM } from '../test/sandbox/system-fixture';
+import { enableNetwork, removeNetwork } from '../e2e/harness/network';
 import { newId } from '../src/core/ids';
-import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { removeCgroup } from '../src/sys/cgroups';
 import { unmountAll } from '../src/sys/mount';
@@ -22,8 +22,7 @@ import { runQuiet } from './lib-proc';
 import { pct } from './lib-stats';
 
 const CGROUP_PARENT = '/corral-bench-ctr';
-const BRIDGE = 'corral-bctr0';
-const NETWORK = 'corral-bench-ctr';
+const NETWORK = { name: 'corral-bench-ctr', bridge: 'corral-bctr0', subnet: '10.236.0.0/24' };
 
 const r1 = (n: number) => Math.round(n * 100) / 100;
 
@@ -52,8 +51,7 @@ async function main() {
   try {
     await pushImage(reg, 'bench/busybox', '1', buildBusyboxImage());
     const image = `${reg.host}/bench/busybox:1`;
-    writeFileSync(path.join(d.dir, 'cni', '10-bench.conflist'), JSON.stringify(testConflist(NETWORK, BRIDGE, '10.236.0.0/24')));
-    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
+    await enableNetwork(d, NETWORK);
     await d.img.PullImage({ image: { image } });
     const podConfig: any = {
       metadata: { name: 'bench', namespace: 'bench', uid: 'uid-bench', attempt: 0 },
@@ -158,8 +156,7 @@ async function main() {
     await unmountAll(floorIds.map((id) => path.join(floorDir, id, 'rootfs')));
     await d.cleanup();
     await reg.stop();
-    await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
-    await fs.rm(`/var/lib/cni/networks/${NETWORK}`, { recursive: true, force: true });
+    await removeNetwork(NETWORK);
     await removeCgroup(CGROUP_PARENT);
   }
 }

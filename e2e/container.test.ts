@@ -4,27 +4,26 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from './harness/daemon';
 import { startRegistry, type TestRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork } from './harness/network';
+import { tearDown } from './harness/teardown';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
-import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
+import { existingCgroupDirs } from '../src/sys/cgroups';
 import { decodeCapMask } from '../src/sys/caps';
 
 const CGROUP_PARENT = '/corral-e2e-ctr';
-const BRIDGE = 'corral-ctr0';
-const NETWORK = 'corral-e2e-ctr';
+const NETWORK = { name: 'corral-e2e-ctr', bridge: 'corral-ctr0', subnet: '10.235.0.0/24' };
 
 let reg: TestRegistry;
 let d: TestDaemon;
 let image: string;
 let logDir: string;
 let podId: string;
-let seq = 0;
 
 const GRPC = { INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12 };
 
@@ -111,28 +110,12 @@ before(async () => {
   image = `${reg.host}/e2e/busybox:1`;
   d = await startDaemon({ logLevel: 'debug' });
   logDir = path.join(d.dir, 'logs');
-  writeFileSync(path.join(d.dir, 'cni', '10-ctr.conflist'), JSON.stringify(testConflist(NETWORK, BRIDGE, '10.235.0.0/24')));
-  await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
+  await enableNetwork(d, NETWORK);
   await d.img.PullImage({ image: { image } });
   podId = (await d.rt.RunPodSandbox({ config: podConfig('main') })).pod_sandbox_id;
 });
 
-after(async () => {
-  try {
-    if (d) {
-      for (const p of (await d.rt.ListPodSandbox({}).catch(() => ({ items: [] as { id: string }[] }))).items) {
-        await d.rt.StopPodSandbox({ pod_sandbox_id: p.id }).catch(() => undefined);
-        await d.rt.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => undefined);
-      }
-      await d.cleanup();
-    }
-  } finally {
-    await reg?.stop();
-    await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
-    await fs.rm(`/var/lib/cni/networks/${NETWORK}`, { recursive: true, force: true });
-    await removeCgroup(CGROUP_PARENT);
-  }
-});
+after(() => tearDown({ d, reg, network: NETWORK, cgroupParent: CGROUP_PARENT }));
 
 test('env, args and working dir as Docker merges them; CRI log lines', async () => {
   const { st, log } = await runToExit('env', ['sh', '-c', 'echo "pwd=$(pwd)"; env; echo "args=$*"', 'sh', 'a1', 'a2'], {

@@ -13,14 +13,12 @@ import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from './harness/daemon';
 import { startRegistry, type TestRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork } from './harness/network';
+import { tearDown } from './harness/teardown';
 import { waitFor } from '../src/core/wait';
-import { run } from '../src/sys/exec';
-import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
+import { existingCgroupDirs } from '../src/sys/cgroups';
 
-const NET = 'corral-crc';
-const BRIDGE = 'corral-crc0';
-const SUBNET = '10.242.0.0/24';
+const NETWORK = { name: 'corral-crc', bridge: 'corral-crc0', subnet: '10.242.0.0/24' };
 const CGROUP_PARENT = '/corral-e2e-crash';
 
 let reg: TestRegistry;
@@ -203,31 +201,13 @@ before(async () => {
   logDir = path.join(d.dir, 'logs');
   hostDir = path.join(d.dir, 'host');
   mkdirSync(hostDir);
-  writeFileSync(path.join(d.dir, 'cni', '10-crash.conflist'), JSON.stringify(testConflist(NET, BRIDGE, SUBNET)));
-  await networkReady();
+  await enableNetwork(d, NETWORK);
   await d.img.PullImage({ image: { image } });
   podId = (await d.rt.RunPodSandbox({ config: podConfig() })).pod_sandbox_id;
 });
 
-after(async () => {
-  try {
-    if (d) {
-      // A failed test may leave the daemon dead or armed: restart it unarmed to remove what is left.
-      await d.stop();
-      await d.start({ env: {} }).catch(() => undefined);
-      for (const p of (await d.rt.ListPodSandbox({}).catch(() => ({ items: [] as { id: string }[] }))).items) {
-        await d.rt.StopPodSandbox({ pod_sandbox_id: p.id }).catch(() => undefined);
-        await d.rt.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => undefined);
-      }
-      await d.cleanup();
-    }
-  } finally {
-    await reg?.stop();
-    await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
-    await fs.rm(`/var/lib/cni/networks/${NET}`, { recursive: true, force: true });
-    await removeCgroup(CGROUP_PARENT);
-  }
-});
+// A failed test may leave the daemon dead or armed: restart it unarmed to remove what is left.
+after(() => tearDown({ d, reg, network: NETWORK, cgroupParent: CGROUP_PARENT, restartFirst: true }));
 
 const CREATE_POINTS = [
   'container.create.after-record',

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from './harness/daemon';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork, removeNetwork } from './harness/network';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
@@ -13,11 +13,9 @@ import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
 // must converge: the pod is either fully there and usable or fully gone, and after RemovePodSandbox
 // nothing of it is left on the machine. Also a simulated host reboot (run root wiped, processes gone).
 
-const NET = 'corral-flt';
-const BRIDGE = 'corral-flt0';
-const SUBNET = '10.239.0.0/24';
+const NETWORK = { name: 'corral-flt', bridge: 'corral-flt0', subnet: '10.239.0.0/24' };
 const CGROUP_PARENT = '/corral-e2e-fault';
-const IPAM_DIR = `/var/lib/cni/networks/${NET}`;
+const IPAM_DIR = `/var/lib/cni/networks/${NETWORK.name}`;
 
 const pod = (name: string, logDir: string) => ({
   metadata: { name, namespace: 'e2e-fault', uid: `uid-${name}`, attempt: 0 },
@@ -77,7 +75,7 @@ async function podProcesses(ids: string[]): Promise<string[]> {
 /** Everything a pod may leave behind; each list must be empty once the pod is gone. */
 async function leftovers(d: TestDaemon, ids: string[]) {
   const ipam = existsSync(IPAM_DIR) ? (await fs.readdir(IPAM_DIR)).filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n)) : [];
-  const veths = (await run('ip', ['-o', 'link', 'show', 'master', BRIDGE], { allowFailure: true })).stdout.trim();
+  const veths = (await run('ip', ['-o', 'link', 'show', 'master', NETWORK.bridge], { allowFailure: true })).stdout.trim();
   const cgroups: string[] = [];
   for (const id of ids) cgroups.push(...(await existingCgroupDirs(`${CGROUP_PARENT}/corral-${id}`)));
   const netns = existsSync(path.join(d.runRoot, 'netns')) ? await fs.readdir(path.join(d.runRoot, 'netns')) : [];
@@ -122,8 +120,7 @@ const STOP_POINTS = ['sandbox.stop.after-infra-kill', 'sandbox.stop.after-cni-de
 const REMOVE_POINTS = ['sandbox.remove.after-stop', 'sandbox.remove.after-files'];
 
 async function cleanupHost(): Promise<void> {
-  await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
-  await run('rm', ['-rf', IPAM_DIR], { allowFailure: true });
+  await removeNetwork(NETWORK);
   await removeCgroup(CGROUP_PARENT);
 }
 
@@ -131,8 +128,7 @@ test('kill -9 at every step of RunPodSandbox, StopPodSandbox and RemovePodSandbo
   const d = await startDaemon();
   const logDir = path.join(d.dir, 'logs');
   try {
-    writeFileSync(path.join(d.dir, 'cni', '10-fault.conflist'), JSON.stringify(testConflist(NET, BRIDGE, SUBNET)));
-    await networkReady(d);
+    await enableNetwork(d, NETWORK);
 
     /** Restarts the daemon armed to die at `point`. */
     const arm = async (point: string) => {
@@ -232,8 +228,7 @@ test('kill -9 at every step of RunPodSandbox, StopPodSandbox and RemovePodSandbo
 test('host reboot: run root wiped and pod processes gone; the pod comes back NOTREADY and is removed cleanly', { timeout: 120_000 }, async (t) => {
   const d = await startDaemon();
   try {
-    writeFileSync(path.join(d.dir, 'cni', '10-fault.conflist'), JSON.stringify(testConflist(NET, BRIDGE, SUBNET)));
-    await networkReady(d);
+    await enableNetwork(d, NETWORK);
     const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({ config: pod('rebooted', path.join(d.dir, 'logs')) });
     const st = await d.rt.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
     const ip = st.status!.network!.ip;

@@ -4,8 +4,8 @@ import { existsSync, promises as fs, readdirSync, readFileSync, writeFileSync } 
 import * as path from 'node:path';
 import { Client, credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
-import { startDaemon, type TestDaemon } from './harness/daemon';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { startDaemon } from './harness/daemon';
+import { enableNetwork, removeCgroupTree, removeNetwork } from './harness/network';
 import { PROTO_PATH, loadCri } from '../src/cri/proto';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
@@ -17,9 +17,7 @@ import { existingCgroupDirs } from '../src/sys/cgroups';
 // serves, never crashed or logged an unhandled rejection, its fd count and RSS are back near a warm-up
 // baseline, and every pod that a random request managed to create is removed with nothing left over.
 
-const NET = 'corral-fz';
-const BRIDGE = 'corral-fz0';
-const SUBNET = '10.242.0.0/24';
+const NETWORK = { name: 'corral-fz', bridge: 'corral-fz0', subnet: '10.242.0.0/24' };
 const CGROUP_PARENT = '/corral-e2e-fuzz';
 const FUZZ_MS = Number(process.env.CORRAL_FUZZ_MS ?? 60_000);
 const FUZZ_MAX = Number(process.env.CORRAL_FUZZ_MAX ?? 20_000);
@@ -352,26 +350,12 @@ async function processesIn(cgroupParent: string): Promise<string[]> {
   return out;
 }
 
-/** Removes a cgroupfs subtree in every hierarchy, deepest first. */
-async function removeCgroupTree(rel: string): Promise<void> {
-  for (const top of await existingCgroupDirs(rel)) {
-    const dirs: string[] = [];
-    const walk = async (d: string) => {
-      dirs.push(d);
-      for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(path.join(d, e.name));
-    };
-    await walk(top);
-    for (const d of dirs.reverse()) await fs.rmdir(d).catch(() => undefined);
-  }
-}
-
 test('fuzz: thousands of random and malformed requests to every RPC; the daemon keeps serving with no leak', { timeout: 300_000 }, async (t) => {
   const seed = Number(process.env.CORRAL_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
   t.diagnostic(`seed ${seed} (CORRAL_FUZZ_SEED to replay)`);
   const d = await startDaemon({ logLevel: 'info' });
   try {
-    writeFileSync(path.join(d.dir, 'cni', '10-fuzz.conflist'), JSON.stringify(testConflist(NET, BRIDGE, SUBNET)));
-    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')!.status, { what: 'NetworkReady' });
+    await enableNetwork(d, NETWORK);
     const pid = d.pid()!;
     assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js'), 'pid is the daemon');
 
@@ -451,15 +435,14 @@ test('fuzz: thousands of random and malformed requests to every RPC; the daemon 
     assert.deepEqual(mountsUnder(d.runRoot), [], 'no mounts under the run root');
     const netnsDir = path.join(d.runRoot, 'netns');
     assert.deepEqual(existsSync(netnsDir) ? await fs.readdir(netnsDir) : [], [], 'no netns files');
-    assert.equal((await run('ip', ['-o', 'link', 'show', 'master', BRIDGE], { allowFailure: true })).stdout.trim(), '', 'no veth on the bridge');
-    const ipam = `/var/lib/cni/networks/${NET}`;
+    assert.equal((await run('ip', ['-o', 'link', 'show', 'master', NETWORK.bridge], { allowFailure: true })).stdout.trim(), '', 'no veth on the bridge');
+    const ipam = `/var/lib/cni/networks/${NETWORK.name}`;
     assert.deepEqual(existsSync(ipam) ? (await fs.readdir(ipam)).filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n)) : [], [], 'no IPAM allocation');
     await waitFor(async () => (await processesIn(CGROUP_PARENT)).length === 0, { what: 'no pod process left' });
   } finally {
     if (process.env.CORRAL_FUZZ_VERBOSE) writeFileSync('/tmp/fz/daemon.log', d.logs());
     await d.cleanup();
-    await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
-    await run('rm', ['-rf', `/var/lib/cni/networks/${NET}`], { allowFailure: true });
+    await removeNetwork(NETWORK);
     await removeCgroupTree(CGROUP_PARENT);
   }
   assert.deepEqual(await existingCgroupDirs(CGROUP_PARENT), [], 'no cgroup left');

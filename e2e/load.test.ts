@@ -6,16 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon } from './harness/daemon';
 import { startRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { waitFor } from '../src/core/wait';
-import { conflist, removeCgroupTree, removeNetwork, type BenchNetwork } from '../bench/lib-net';
+import { enableNetwork, removeCgroupTree, removeNetwork, type TestNetwork } from './harness/network';
 import { formatLoad, leakCounts, leaks, resources, runLoad, settledLeaks, settledResources, type LoadTarget } from '../bench/load';
 
-const NETWORK: BenchNetwork = { name: 'corral-e2e-load', bridge: 'corral-ld0', subnet: '10.243.0.0/24' };
+const NETWORK: TestNetwork = { name: 'corral-e2e-load', bridge: 'corral-ld0', subnet: '10.243.0.0/24' };
 const CGROUP_PARENT = '/corral-e2e-load';
 /** RSS the daemon may keep above its warmed-up baseline (V8 gives old-space pages back lazily). */
 const RSS_SLACK_MIB = 30;
@@ -26,8 +25,7 @@ test('10 pods × 2 containers, 200 ExecSync, all removed: no errors, no leaks, f
   try {
     await pushImage(reg, 'e2e/busybox', 'load', buildBusyboxImage());
     const image = `${reg.host}/e2e/busybox:load`;
-    writeFileSync(path.join(d.dir, 'cni', '10-load.conflist'), JSON.stringify(conflist(NETWORK)));
-    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
+    await enableNetwork(d, NETWORK);
     await d.img.PullImage({ image: { image } });
     const logDir = path.join(d.dir, 'logs');
     mkdirSync(logDir);

@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon } from './harness/daemon';
 import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork, removeNetwork } from './harness/network';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
@@ -11,6 +12,8 @@ import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
 // Pods through the real daemon over gRPC: network readiness follows the CNI config dir, a pod gets an IP,
 // stop/remove are idempotent and leave nothing behind, and a daemon restart keeps the pod.
 
+const NET_P = { name: 'corral-e2ep', bridge: 'corral-e2ep0', subnet: '10.236.0.0/24' };
+const NET_V = { name: 'corral-e2ev', bridge: 'corral-e2ev0', subnet: '10.238.0.0/24' };
 const pod = (name: string, logDir: string) => ({
   metadata: { name, namespace: 'e2e', uid: `uid-${name}`, attempt: 0 },
   hostname: name,
@@ -68,8 +71,7 @@ test('pod lifecycle through the daemon: NetworkReady, IP, restart, stop/remove w
     assert.ok(!ps.split('\n').some((l) => l.includes('conmon') && l.includes(id)), 'no conmon left');
   } finally {
     await d.cleanup();
-    await run('ip', ['link', 'del', 'corral-e2ed0'], { allowFailure: true });
-    await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2ed'], { allowFailure: true });
+    await removeNetwork({ name: 'corral-e2ed', bridge: 'corral-e2ed0' });
     await removeCgroup('/corral-e2e-daemon');
     assert.deepEqual(await existingCgroupDirs('/corral-e2e-daemon'), [], 'no cgroup left');
   }
@@ -83,8 +85,7 @@ test('runtime.pause_image: the infra runs from a pulled, pinned, leased pause im
   await pushImage(reg, 'e2e/pause', '3.10', buildPauseImage());
   const d = await startDaemon({ config: `[runtime]\npause_image = ${JSON.stringify(ref)}\n` });
   try {
-    writeFileSync(path.join(d.dir, 'cni', '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ep', 'corral-e2ep0', '10.236.0.0/24')));
-    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')!.status, { what: 'NetworkReady' });
+    await enableNetwork(d, NET_P);
     const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({ config: pod('paused', path.join(d.dir, 'logs')) });
     const st = await d.rt.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
     assert.equal(st.status!.state, 'SANDBOX_READY');
@@ -101,8 +102,7 @@ test('runtime.pause_image: the infra runs from a pulled, pinned, leased pause im
   } finally {
     await d.cleanup();
     await reg.stop();
-    await run('ip', ['link', 'del', 'corral-e2ep0'], { allowFailure: true });
-    await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2ep'], { allowFailure: true });
+    await removeNetwork(NET_P);
     await removeCgroup('/corral-e2e-daemon');
   }
 });
@@ -110,8 +110,7 @@ test('runtime.pause_image: the infra runs from a pulled, pinned, leased pause im
 test('GetContainerEvents streams a pod lifecycle with its status', { timeout: 120_000 }, async () => {
   const d = await startDaemon();
   try {
-    writeFileSync(path.join(d.dir, 'cni', '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ev', 'corral-e2ev0', '10.238.0.0/24')));
-    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')!.status, { what: 'NetworkReady' });
+    await enableNetwork(d, NET_V);
     const stream = d.rt.stream('GetContainerEvents', {});
     const events: { type: string; id: string; state?: string }[] = [];
     stream.on('data', (e) => events.push({ type: e.container_event_type, id: e.container_id, state: e.pod_sandbox_status?.state }));
@@ -130,8 +129,7 @@ test('GetContainerEvents streams a pod lifecycle with its status', { timeout: 12
     stream.cancel();
   } finally {
     await d.cleanup();
-    await run('ip', ['link', 'del', 'corral-e2ev0'], { allowFailure: true });
-    await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2ev'], { allowFailure: true });
+    await removeNetwork(NET_V);
     await removeCgroup('/corral-e2e-daemon');
   }
 });

@@ -5,18 +5,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon } from './harness/daemon';
 import { startRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork, removeNetwork } from './harness/network';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
 import { mountPoints } from '../src/sys/mount';
 
 const CGROUP_PARENT = '/corral-e2e-reboot';
+const NETWORK = { name: 'corral-e2e-rbt', bridge: 'corral-rbt0', subnet: '10.245.0.0/24' };
 
 function pidsUnder(cgroup: string): number[] {
   const root = path.join('/sys/fs/cgroup/pids', cgroup);
@@ -37,8 +38,7 @@ test('after a reboot pods are NOTREADY, containers EXITED with a reason; images 
   const d = await startDaemon();
   const logDir = path.join(d.dir, 'logs');
   try {
-    writeFileSync(path.join(d.dir, 'cni', '10-reboot.conflist'), JSON.stringify(testConflist('corral-e2e-rbt', 'corral-rbt0', '10.245.0.0/24')));
-    await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
+    await enableNetwork(d, NETWORK);
     await d.img.PullImage({ image: { image } });
     const podCfg = { metadata: { name: 'rbt', namespace: 'e2e', uid: 'uid-rbt', attempt: 0 }, log_directory: logDir, linux: { cgroup_parent: CGROUP_PARENT } };
     const { pod_sandbox_id: podId } = await d.rt.RunPodSandbox({ config: podCfg });
@@ -86,8 +86,7 @@ test('after a reboot pods are NOTREADY, containers EXITED with a reason; images 
   } finally {
     await d.cleanup();
     await reg.stop();
-    await run('ip', ['link', 'del', 'corral-rbt0'], { allowFailure: true });
-    await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2e-rbt'], { allowFailure: true });
+    await removeNetwork(NETWORK);
     await removeCgroup(CGROUP_PARENT);
     assert.deepEqual(await existingCgroupDirs(CGROUP_PARENT), []);
   }

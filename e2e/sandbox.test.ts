@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CAN_RUN_SYSTEM, podConfig, systemFixture, TEST_CGROUP_PARENT, type SystemFixture } from '../test/sandbox/system-fixture';
 import { run } from '../src/sys/exec';

@@ -5,18 +5,17 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from './harness/daemon';
 import { startRegistry, type TestRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork, removeNetwork } from './harness/network';
 import { waitFor } from '../src/core/wait';
-import { run } from '../src/sys/exec';
 import { removeCgroup } from '../src/sys/cgroups';
 
 const CGROUP_PARENT = '/corral-e2e-stats';
+const NETWORK = { name: 'corral-e2e-stats', bridge: 'corral-sts0', subnet: '10.241.0.0/24' };
 let reg: TestRegistry;
 let d: TestDaemon;
 let image: string;
@@ -46,8 +45,7 @@ before(async () => {
   await pushImage(reg, 'e2e/busybox', '1', buildBusyboxImage());
   image = `${reg.host}/e2e/busybox:1`;
   d = await startDaemon();
-  writeFileSync(path.join(d.dir, 'cni', '10-stats.conflist'), JSON.stringify(testConflist('corral-e2e-stats', 'corral-sts0', '10.241.0.0/24')));
-  await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
+  await enableNetwork(d, NETWORK);
   await d.img.PullImage({ image: { image } });
   podId = (await d.rt.RunPodSandbox({ config: podConfig() })).pod_sandbox_id;
   podIp = (await d.rt.PodSandboxStatus({ pod_sandbox_id: podId })).status!.network!.ip;
@@ -60,8 +58,7 @@ after(async () => {
     await d.cleanup();
   }
   await reg?.stop();
-  await run('ip', ['link', 'del', 'corral-sts0'], { allowFailure: true });
-  await run('rm', ['-rf', '/var/lib/cni/networks/corral-e2e-stats'], { allowFailure: true });
+  await removeNetwork(NETWORK);
   await removeCgroup(CGROUP_PARENT);
 });
 

@@ -6,7 +6,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -14,16 +13,14 @@ import * as k8s from '@kubernetes/client-node';
 import { startDaemon, type TestDaemon } from './harness/daemon';
 import { startRegistry, type TestRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { testConflist } from '../test/sandbox/system-fixture';
+import { enableNetwork } from './harness/network';
+import { tearDown } from './harness/teardown';
 import { collect, spdyExec, spdyUpgrade, wsOpen } from '../test/streaming/clients';
 import { ensureHelper, processesWith } from '../test/streaming/backends/fixture';
 import { waitFor } from '../src/core/wait';
-import { run } from '../src/sys/exec';
-import { removeCgroup } from '../src/sys/cgroups';
 
 const CGROUP_PARENT = '/corral-e2e-str';
-const BRIDGE = 'corral-str0';
-const NETWORK = 'corral-e2e-str';
+const NETWORK = { name: 'corral-e2e-str', bridge: 'corral-str0', subnet: '10.243.0.0/24' };
 const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, FAILED_PRECONDITION: 9 };
 
 let reg: TestRegistry;
@@ -114,8 +111,7 @@ before(async () => {
   await pushImage(reg, 'e2e/busybox', '1', buildBusyboxImage({ config: { Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'], WorkingDir: '/' } }));
   image = `${reg.host}/e2e/busybox:1`;
   d = await startDaemon({ logLevel: 'debug' });
-  writeFileSync(path.join(d.dir, 'cni', '10-str.conflist'), JSON.stringify(testConflist(NETWORK, BRIDGE, '10.243.0.0/24')));
-  await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
+  await enableNetwork(d, NETWORK);
   await d.img.PullImage({ image: { image } });
   podId = (await d.rt.RunPodSandbox({ config: podConfig('main') })).pod_sandbox_id;
   web = await startContainer('web', ['sh', '-c', 'mkdir -p /www && echo "<h1>corral e2e page</h1>" > /www/index.html && exec httpd -f -p 8080 -h /www']);
@@ -123,22 +119,7 @@ before(async () => {
   await waitFor(async () => (await state(web)) === 'CONTAINER_RUNNING' && (await state(echo)) === 'CONTAINER_RUNNING', { what: 'containers running' });
 });
 
-after(async () => {
-  try {
-    if (d) {
-      for (const p of (await d.rt.ListPodSandbox({}).catch(() => ({ items: [] as { id: string }[] }))).items) {
-        await d.rt.StopPodSandbox({ pod_sandbox_id: p.id }).catch(() => undefined);
-        await d.rt.RemovePodSandbox({ pod_sandbox_id: p.id }).catch(() => undefined);
-      }
-      await d.cleanup();
-    }
-  } finally {
-    await reg?.stop();
-    await run('ip', ['link', 'del', BRIDGE], { allowFailure: true });
-    await fs.rm(`/var/lib/cni/networks/${NETWORK}`, { recursive: true, force: true });
-    await removeCgroup(CGROUP_PARENT);
-  }
-});
+after(() => tearDown({ d, reg, network: NETWORK, cgroupParent: CGROUP_PARENT }));
 
 test('Exec over SPDY: stdin round trip, separate stderr, non-zero exit code; the token is single-use', async () => {
   const url = await execUrl(['sh', '-c', 'cat; echo oops >&2; exit 3'], { stdin: true });
