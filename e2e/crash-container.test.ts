@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from './harness/daemon';
 import { startRegistry, type TestRegistry } from './harness/registry';
 import { buildBusyboxImage, pushImage } from './harness/oci-image';
-import { enableNetwork } from './harness/network';
+import { enableNetwork, networkReady } from './harness/network';
+import { filesNaming } from './harness/leftovers';
 import { tearDown } from './harness/teardown';
 import { waitFor } from '../src/core/wait';
 import { existingCgroupDirs } from '../src/sys/cgroups';
@@ -55,26 +56,6 @@ function mountsNaming(ids: string[]): string[] {
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((p): p is string => !!p && (p.startsWith(d.runRoot + '/') || p.startsWith(d.root + '/')) && ids.some((id) => p.includes(id)));
-}
-
-/** Every path under dir whose name contains one of the ids. */
-async function filesNaming(dir: string, ids: string[]): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (at: string) => {
-    let entries;
-    try {
-      entries = await fs.readdir(at, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(at, e.name);
-      if (ids.some((id) => e.name.includes(id))) out.push(p);
-      else if (e.isDirectory() && !e.isSymbolicLink()) await walk(p);
-    }
-  };
-  await walk(dir);
-  return out;
 }
 
 /** Processes whose argv or cgroup names one of the ids (conmon, runc, the container's own processes). */
@@ -141,15 +122,11 @@ async function idsOnDisk(): Promise<string[]> {
   return [...ids];
 }
 
-async function networkReady(): Promise<void> {
-  await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
-}
-
 /** Restarts the daemon armed to die at `point`. */
 async function arm(point: string): Promise<void> {
   await d.stop();
   await d.start({ env: { CORRAL_FAULT_POINT: point } });
-  await networkReady();
+  await networkReady(d);
 }
 
 /** Runs `action` on the armed daemon, which must die at `point`; restarts it without the fault. */
@@ -162,7 +139,7 @@ async function crashAt(point: string, action: () => Promise<unknown>): Promise<{
   const crashed = await idsOnDisk();
   const mark = d.logs().length;
   await d.start({ env: {} });
-  await networkReady();
+  await networkReady(d);
   return { log: d.logs().slice(mark), crashed };
 }
 
@@ -289,7 +266,7 @@ test('kill -9 at every step of RemoveContainer: EXITED or gone after restart, th
 test('kill -9 of the daemon keeps running containers; exits while it is down keep their exit codes', { timeout: 120_000 }, async () => {
   await d.stop();
   await d.start({ env: {} });
-  await networkReady();
+  await networkReady(d);
   const mounts = [{ container_path: '/host', host_path: hostDir, readonly: false, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE' }];
   const { container_id: keep } = await d.rt.CreateContainer({ pod_sandbox_id: podId, config: ctrConfig('keep'), sandbox_config: podConfig() });
   const { container_id: quit } = await d.rt.CreateContainer({
@@ -310,7 +287,7 @@ test('kill -9 of the daemon keeps running containers; exits while it is down kee
   await waitFor(() => !existsSync(`/proc/${quitPid}`), { timeoutMs: 10_000, what: 'the second container to exit while corral is down' });
   const mark = d.logs().length;
   await d.start({ env: {} });
-  await networkReady();
+  await networkReady(d);
 
   assert.ok(existsSync(`/proc/${keepPid}`), 'the restart did not kill the running container');
   const ks = (await d.rt.ContainerStatus({ container_id: keep })).status!;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from './harness/daemon';
-import { enableNetwork, removeNetwork } from './harness/network';
+import { enableNetwork, networkReady, removeNetwork } from './harness/network';
+import { filesNaming } from './harness/leftovers';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
@@ -25,35 +26,11 @@ const pod = (name: string, logDir: string) => ({
   labels: { app: name },
 });
 
-async function networkReady(d: TestDaemon): Promise<void> {
-  await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')!.status, { what: 'NetworkReady' });
-}
-
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')));
-}
-
-/** Every path under dir whose name contains one of the ids. */
-async function filesNaming(dir: string, ids: string[]): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    let entries;
-    try {
-      entries = await fs.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (ids.some((id) => e.name.includes(id))) out.push(p);
-      if (e.isDirectory() && !e.isSymbolicLink()) await walk(p);
-    }
-  };
-  await walk(dir);
-  return out;
 }
 
 /** Pids of processes in our test cgroup parent (any hierarchy), or whose argv names one of the ids. */

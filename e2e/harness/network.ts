@@ -24,6 +24,11 @@ export function conflist(n: TestNetwork): object {
 /** Writes the network's conflist into the daemon's CNI dir and waits until Status reports NetworkReady. */
 export async function enableNetwork(d: Pick<TestDaemon, 'dir' | 'rt'>, n: TestNetwork): Promise<void> {
   writeFileSync(path.join(d.dir, 'cni', `10-${n.name}.conflist`), JSON.stringify(conflist(n)));
+  await networkReady(d);
+}
+
+/** Waits until the daemon's Status reports NetworkReady (after a start or restart). */
+export async function networkReady(d: Pick<TestDaemon, 'rt'>): Promise<void> {
   await waitFor(async () => (await d.rt.Status({})).status!.conditions.find((c) => c.type === 'NetworkReady')?.status, { what: 'NetworkReady' });
 }
 
