@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -8,7 +7,7 @@ import { canceled, deadlineExceeded, internal } from '../core/errors';
 import type { OciRuntime } from '../runtime/runc';
 import type { OciProcess } from './spec';
 import type { ExecSyncResult } from './types';
-import { quietChildPipes } from '../sys/child-stdio';
+import { spawnChild } from '../sys/spawn-child';
 
 /** kubelet's bound on exec output (per stream). */
 export const MAX_EXEC_OUTPUT = 16 * 1024 * 1024;
@@ -73,11 +72,9 @@ export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
   const max = o.maxOutput ?? MAX_EXEC_OUTPUT;
   try {
     return await new Promise<ExecSyncResult>((resolve, reject) => {
-      const child = quietChildPipes(
-        spawn(o.runtime.path, [`--root=${o.runtime.root}`, 'exec', '--process', procFile, '--pid-file', pidFile, o.id], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
-      );
+      const child = spawnChild(o.runtime.path, [`--root=${o.runtime.root}`, 'exec', '--process', procFile, '--pid-file', pidFile, o.id], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const out = new BoundedSink(max);
       const err = new BoundedSink(max);
       (child.stdout as Readable).on('data', (b: Buffer) => out.push(b));

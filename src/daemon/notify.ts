@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../sys/spawn-child';
 import type { Logger } from '../log/logger';
 
 /**
@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger';
 export function sdNotify(state: string, log: Logger): Promise<void> {
   if (!process.env.NOTIFY_SOCKET) return Promise.resolve();
   return new Promise((resolve) => {
-    const child = spawn('systemd-notify', [`--pid=${process.pid}`, ...state.split('\n')], { stdio: 'ignore' });
+    const child = spawnChild('systemd-notify', [`--pid=${process.pid}`, ...state.split('\n')], { stdio: 'ignore' });
     child.on('error', (e) => {
       log.warn('systemd-notify failed; readiness not reported', { error: e.message });
       resolve();

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { deadlineExceeded, internal } from '../core/errors';
-import { quietChildPipes } from '../sys/child-stdio';
+import { spawnChild } from '../sys/spawn-child';
 
 /** Everything conmon needs to create one container (`runc create` under conmon). */
 export interface ConmonLaunch {
@@ -80,7 +79,8 @@ export async function launchConmon(l: ConmonLaunch): Promise<{ pid: number }> {
   const errFd = openSync(errFile, 'w', 0o600);
   let child;
   try {
-    child = spawn(l.conmon, conmonArgs(l), {
+    // spawnChild: a conmon that dies before reading the start byte hands us ECONNRESET on that pipe; its exit reports it.
+    child = spawnChild(l.conmon, conmonArgs(l), {
       cwd: l.bundle,
       detached: true,
       stdio: ['ignore', 'ignore', errFd, 'pipe', 'pipe'],
@@ -93,8 +93,6 @@ export async function launchConmon(l: ConmonLaunch): Promise<{ pid: number }> {
   }
   const sync = child.stdio[3] as Readable;
   const startPipe = child.stdio[4] as Writable;
-  // A conmon that dies before reading the start byte hands us ECONNRESET on that pipe; its exit reports it.
-  quietChildPipes(child);
   const stderrText = () => {
     try {
       return readFileSync(errFile, 'utf8').trim().split('\n').slice(-3).join('; ');

@@ -1,9 +1,9 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
+import type { SpawnOptions } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { deadlineExceeded, internal, notFound } from '../core/errors';
 import { sharedSpawner, type SpawnRequest, type Spawner } from './spawner';
-import { quietChildPipes } from './child-stdio';
+import { spawnChild } from './spawn-child';
 
 export interface RunOptions {
   /** Kill the child (SIGKILL) and fail with DeadlineExceeded after this many ms. Default 60 s. */
@@ -69,13 +69,11 @@ function spawnFailed(file: string, e: NodeJS.ErrnoException): Error {
 function runWithChildProcess(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const max = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   return new Promise((resolve, reject) => {
-    const child = quietChildPipes(
-      spawn(file, args as string[], {
-        env: opts.env ?? process.env,
-        cwd: opts.cwd,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      }),
-    );
+    const child = spawnChild(file, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { internal } from '../core/errors';
-import { quietChildPipes } from './child-stdio';
+import { spawnChild } from './spawn-child';
 
 /**
  * Client of `corral-spawn` (src/native/corral-spawn.c, built into dist/bin): one long-lived small process
@@ -132,11 +132,11 @@ export class Spawner {
   readonly closed: Promise<void>;
 
   constructor(binPath: string) {
-    this.child = spawn(binPath, [], {
+    // spawnChild: EPIPE on stdin after a death is reported by 'close'.
+    this.child = spawnChild(binPath, [], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CORRAL_SPAWN_PPID: String(process.pid) },
     });
-    quietChildPipes(this.child); // EPIPE after a death; 'close' reports it
     this.child.stdout!.on('data', (b: Buffer) => this.reader.push(b, (f) => this.onFrame(f)));
     this.closed = new Promise((resolve) => {
       const gone = () => {

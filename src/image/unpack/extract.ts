@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +10,7 @@ import { nullLogger, type Logger } from '../../log/logger';
 import { run } from '../../sys/exec';
 import type { Compression } from '../media-types';
 import { TarModel } from './tar-model';
-import { quietChildPipes } from '../../sys/child-stdio';
+import { spawnChild } from '../../sys/spawn-child';
 
 export interface ExtractOptions {
   log?: Logger;
@@ -145,7 +145,7 @@ export class LayerExtractor {
       this.input.pipe(gunzip);
       return gunzip;
     }
-    const child = quietChildPipes(spawn(this.opts.zstdPath ?? 'zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const child = spawnChild(this.opts.zstdPath ?? 'zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.zstd = child;
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));

@@ -1,9 +1,9 @@
-import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { quietChildPipes } from '../../sys/child-stdio';
+import { spawnChild } from '../../sys/spawn-child';
 
 /**
  * The `corral-io` helper (src/native/corral-io.c, built by the Makefile into dist/bin): the relays Node
@@ -34,12 +34,10 @@ const TAIL = 4096;
  * daemon that died before the prctl). `captureStderr`: fd 2 is a pipe read here (tail kept for errors).
  */
 export function spawnHelper(helperPath: string, args: string[], stdio: StdioOptions, opts: { captureStderr?: boolean } = {}): Helper {
-  const child = quietChildPipes(
-    spawn(helperPath, args, {
-      stdio,
-      env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CORRAL_IO_PPID: String(process.pid) },
-    }),
-  );
+  const child = spawnChild(helperPath, args, {
+    stdio,
+    env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', CORRAL_IO_PPID: String(process.pid) },
+  });
   let tail = Buffer.alloc(0);
   if (opts.captureStderr && child.stderr) {
     // Buffers, not setEncoding: the same stream may be piped on to the client unchanged.
