@@ -18,7 +18,7 @@ import { startContainerd } from './lib-containerd';
 import { NETWORKS } from './lib-net';
 import { leftOversText, removeAllPods, startCorral, type Peer } from './lib-peer';
 import { rssMiB, sumPss } from './lib-proc';
-import { alternate, n, pct, pool, QUICK, ratio, round, summarize, timed, type Summary } from './lib-stats';
+import { alternate, n, pool, QUICK, ratio, round, summarize, timed, type Summary } from './lib-stats';
 import { table, type Cell } from './lib-table';
 
 const CGROUP = { corral: '/corral-bench-a', containerd: '/corral-bench-b' };

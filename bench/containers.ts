@@ -26,12 +26,13 @@ const NETWORK = { name: 'corral-bench-ctr', bridge: 'corral-bctr0', subnet: '10.
 
 const r1 = (n: number) => Math.round(n * 100) / 100;
 
-/** VmRSS in MiB, and where it lives: anonymous (heap, malloc) vs file-backed (mostly node's own code pages). */
+/** VmRSS in MiB. */
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** Where the RSS lives: anonymous (heap, malloc) vs file-backed (mostly node's own code pages), and the thread count. */
 function rssBreakdown(pid: number): string {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../src/sys/exec';
 import { waitFor } from '../src/core/wait';
-import { criClients, type ImageClient, type RuntimeClient } from '../e2e/harness/cri-client';
+import { criClients } from '../e2e/harness/cri-client';
 import { conflist, netnsEntries, removeCgroupTree, removeNetwork, removeNewNetns, unmountUnder, type BenchNetwork } from './lib-net';
 import { findProcesses } from './lib-proc';
 import { mountPoints } from '../src/sys/mount';

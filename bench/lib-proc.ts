@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 /** /proc readers for the memory figures: RSS of a daemon, PSS of helper processes found by their command line. */
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 
 /** VmRSS of a process in MiB (undefined when it is gone). */

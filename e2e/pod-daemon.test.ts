@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon } from './harness/daemon';
-import { testConflist } from '../test/sandbox/system-fixture';
-import { enableNetwork, removeNetwork } from './harness/network';
+import { conflist, enableNetwork, removeNetwork } from './harness/network';
 import { waitFor } from '../src/core/wait';
 import { run } from '../src/sys/exec';
 import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
@@ -12,6 +11,7 @@ import { existingCgroupDirs, removeCgroup } from '../src/sys/cgroups';
 // Pods through the real daemon over gRPC: network readiness follows the CNI config dir, a pod gets an IP,
 // stop/remove are idempotent and leave nothing behind, and a daemon restart keeps the pod.
 
+const NET_D = { name: 'corral-e2ed', bridge: 'corral-e2ed0', subnet: '10.237.0.0/24' };
 const NET_P = { name: 'corral-e2ep', bridge: 'corral-e2ep0', subnet: '10.236.0.0/24' };
 const NET_V = { name: 'corral-e2ev', bridge: 'corral-e2ev0', subnet: '10.238.0.0/24' };
 const pod = (name: string, logDir: string) => ({
@@ -32,7 +32,7 @@ test('pod lifecycle through the daemon: NetworkReady, IP, restart, stop/remove w
     assert.equal(before.status, false);
     assert.equal(before.reason, 'NetworkPluginNotReady');
     // A CNI config dropped in after start is picked up without a restart.
-    writeFileSync(path.join(cniDir, '10-e2e.conflist'), JSON.stringify(testConflist('corral-e2ed', 'corral-e2ed0', '10.237.0.0/24')));
+    writeFileSync(path.join(cniDir, '10-e2e.conflist'), JSON.stringify(conflist(NET_D)));
     await waitFor(async () => (await cond()).status, { what: 'NetworkReady' });
 
     const { pod_sandbox_id: id } = await d.rt.RunPodSandbox({ config: pod('web', path.join(d.dir, 'logs')) });
@@ -65,13 +65,13 @@ test('pod lifecycle through the daemon: NetworkReady, IP, restart, stop/remove w
     assert.equal(existsSync(netns), false, 'netns file removed');
     const mounts = (await run('cat', ['/proc/self/mountinfo'])).stdout;
     assert.ok(!mounts.includes(d.runRoot), 'no mounts left under the run root');
-    const links = (await run('ip', ['-o', 'link', 'show', 'master', 'corral-e2ed0'], { allowFailure: true })).stdout.trim();
+    const links = (await run('ip', ['-o', 'link', 'show', 'master', NET_D.bridge], { allowFailure: true })).stdout.trim();
     assert.equal(links, '', 'no veth left on the bridge');
     const ps = (await run('ps', ['-eo', 'args'])).stdout;
     assert.ok(!ps.split('\n').some((l) => l.includes('conmon') && l.includes(id)), 'no conmon left');
   } finally {
     await d.cleanup();
-    await removeNetwork({ name: 'corral-e2ed', bridge: 'corral-e2ed0' });
+    await removeNetwork(NET_D);
     await removeCgroup('/corral-e2e-daemon');
     assert.deepEqual(await existingCgroupDirs('/corral-e2e-daemon'), [], 'no cgroup left');
   }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { findByIdPrefix } from '../core/id-prefix';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,6 +6,7 @@ import type { CorralConfig } from '../config/schema';
 import { CorralError, errorMessage, failedPrecondition, internal, invalidArgument, isCorralError, notFound } from '../core/errors';
 import { faultPoint } from '../core/fault';
 import { newId, nowNs } from '../core/ids';
+import { findByIdPrefix } from '../core/id-prefix';
 import { KeyedMutex } from '../core/keyed-mutex';
 import { Rollback } from '../core/rollback';
 import type { EventBus, RuntimeEventType } from '../events/bus';
@@ -529,7 +529,6 @@ export class ContainerService {
   private lookup(id: string): ContainerRecord | undefined {
     return findByIdPrefix(this.view, id, 'container');
   }
-
 
   private mustGet(id: string): ContainerRecord {
     if (!id) throw invalidArgument('container_id is required');

@@ -1,5 +1,4 @@
 import { promises as fs, readFileSync } from 'node:fs';
-import { findByIdPrefix } from '../core/id-prefix';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Histogram, type Registry } from 'prom-client';
@@ -7,10 +6,11 @@ import type { CorralConfig } from '../config/schema';
 import type { Logger } from '../log/logger';
 import { alreadyExists, CorralError, errorMessage, internal, invalidArgument, isCorralError, notFound } from '../core/errors';
 import { faultPoint } from '../core/fault';
+import { findByIdPrefix } from '../core/id-prefix';
 import { newId, nowNs } from '../core/ids';
 import { KeyedMutex } from '../core/keyed-mutex';
 import { Rollback } from '../core/rollback';
-import { readJson, removeStaleTemps, writeFileAtomic, writeJsonAtomic } from '../store/atomic';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../store/atomic';
 import { buildInfraSpec, INFRA_ROOTFS_DIRS, PAUSE_PATH } from '../oci/infra';
 import { defaultInfraSeccomp } from '../oci/seccomp';
 import type { OciSeccomp } from '../oci/types';
@@ -470,7 +470,6 @@ export class SandboxService {
   private lookup(id: string): SandboxRecord | undefined {
     return findByIdPrefix(this.view, id, 'pod sandbox');
   }
-
 
   // ---- Recovery -------------------------------------------------------------------------------------
 
